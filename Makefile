@@ -1,0 +1,42 @@
+# The two commands a new machine needs: `make dev` and `make test`. Everything they use is installed by the
+# project's own scripts (emulators from npm, Chromium from apt).
+GO        ?= go
+FUNCTIONS := $(notdir $(wildcard functions/*))
+
+.PHONY: dev test build bench fuzz deploy clean
+.DEFAULT_GOAL := test
+
+## dev: the whole platform on this machine (DynamoDB Local, SQS emulator, WeChat sandbox, every function).
+dev:
+	$(GO) build -o build/devstack ./infra/cmd/devstack
+	infra/scripts/with-emulators.sh build/devstack
+
+## test: install what the tests need, start the emulators, run vet and every test, stop the emulators.
+test:
+	infra/scripts/test.sh
+
+## build: one linux/arm64 `bootstrap` per function in build/<name>/ (what template.yaml deploys).
+build: $(FUNCTIONS:%=build/%/bootstrap)
+
+build/%/bootstrap: FORCE
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -trimpath -tags lambda.norpc -ldflags='-s -w' -o $@ ./functions/$*
+	@ls -l $@ | awk '{printf "%s: %.1f MB\n", $$NF, $$5/1048576}'
+
+## bench: the project's benchmarks, with their figures printed.
+bench:
+	infra/scripts/bench.sh
+
+## fuzz: fuzz the message crypto for a minute (FUZZTIME=10m for longer).
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzOpen -fuzztime=$${FUZZTIME:-60s} ./shared/wxcrypt
+
+## deploy: build with SAM and deploy (asks for the parameters the first time).
+deploy:
+	sam build && sam deploy --guided
+
+clean:
+	rm -rf build
+
+FORCE:
+
+include infra/sam.mk

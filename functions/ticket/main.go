@@ -1,0 +1,29 @@
+// Command ticket is the Lambda behind POST /wechat/component/events (授权事件接收URL): component_verify_ticket
+// pushes and authorization notifications. The logic lives in shared/authevents.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/wxtpp/platform/shared/authevents"
+	"github.com/wxtpp/platform/shared/platform"
+)
+
+func main() {
+	p, err := platform.Load(context.Background())
+	if err != nil {
+		slog.Error("ticket: start-up failed", "error", err.Error())
+		os.Exit(1)
+	}
+	h := &authevents.Handler{
+		Crypter:   p.Crypter,
+		Store:     p.Store,
+		Component: p.Component,
+		Logger:    p.Logger,
+	}
+	lambda.Start(h.Handle)
+}

@@ -1,0 +1,363 @@
+// Package devstack is the whole platform on one machine: the WeChat sandbox, every Lambda function's real
+// binary behind the local runner (an emulated API Gateway + Lambda Runtime API), and the table and queue in
+// DynamoDB Local and the SQS emulator. `make dev` runs it through infra/cmd/devstack; end-to-end tests start
+// it the same way.
+package devstack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/wxtpp/platform/infra/localrun"
+	"github.com/wxtpp/platform/infra/sandbox"
+	"github.com/wxtpp/platform/shared/platform"
+	"github.com/wxtpp/platform/shared/tokenstore"
+)
+
+// Functions lists every Lambda function with its API routes, as template.yaml declares them.
+var Functions = []struct {
+	Name   string
+	Routes []localrun.Route
+}{
+	{"ticket", []localrun.Route{{Method: "POST", Path: "/wechat/component/events"}}},
+}
+
+// Options configure the stack. OptionsFromEnv fills them the way `make dev` does.
+type Options struct {
+	Port                                   int    // the API's port on 127.0.0.1 (DEV_PORT, default 8080); 0 = any free port
+	SandboxPort                            int    // the sandbox's port (default Port+1; 0 with Port 0 = any)
+	BinDir                                 string // built binaries, BinDir/<function>/bootstrap
+	ComponentAppID                         string
+	ComponentSecret, Token, EncodingAESKey string
+	APIBase, MPBase                        string        // WeChat to talk to; empty = start the bundled sandbox
+	TicketInterval                         time.Duration // sandbox ticket pushes (WeChat: 10 min)
+	Table, Queue                           string
+	Instances                              int // processes per function
+	LogLevel                               string
+	Logs                                   io.Writer // function and runner output
+	AWS                                    aws.Config
+}
+
+// OptionsFromEnv reads WECHAT_COMPONENT_APPID, WECHAT_COMPONENT_SECRET, WECHAT_TOKEN, WECHAT_ENCODING_AES_KEY,
+// WECHAT_API_BASE, WECHAT_MP_BASE, DEV_PORT, DEV_TICKET_INTERVAL, LOG_LEVEL. Secrets left unset are generated
+// at random for this run (the sandbox is configured with the same values).
+func OptionsFromEnv(getenv func(string) string) (Options, error) {
+	o := Options{
+		Port:            8080,
+		ComponentAppID:  or(getenv("WECHAT_COMPONENT_APPID"), "wxsandboxcomponent"),
+		ComponentSecret: getenv("WECHAT_COMPONENT_SECRET"),
+		Token:           getenv("WECHAT_TOKEN"),
+		EncodingAESKey:  getenv("WECHAT_ENCODING_AES_KEY"),
+		APIBase:         getenv("WECHAT_API_BASE"),
+		MPBase:          getenv("WECHAT_MP_BASE"),
+		TicketInterval:  10 * time.Minute,
+		Table:           "wxtpp-dev",
+		Queue:           "wxtpp-jobs",
+		Instances:       2,
+		LogLevel:        or(getenv("LOG_LEVEL"), "info"),
+	}
+	if v := getenv("DEV_PORT"); v != "" {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 0 || p > 65535 {
+			return Options{}, fmt.Errorf("DEV_PORT %q is not a port number", v)
+		}
+		o.Port = p
+	}
+	if v := getenv("DEV_TICKET_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return Options{}, fmt.Errorf("DEV_TICKET_INTERVAL %q is not a positive duration", v)
+		}
+		o.TicketInterval = d
+	}
+	if o.APIBase != "" && (o.ComponentSecret == "" || o.Token == "" || o.EncodingAESKey == "") {
+		return Options{}, errors.New("WECHAT_API_BASE is set, so the sandbox is not started: set WECHAT_COMPONENT_SECRET, WECHAT_TOKEN and WECHAT_ENCODING_AES_KEY for that WeChat too")
+	}
+	if o.ComponentSecret == "" {
+		o.ComponentSecret = randomString(24)
+	}
+	if o.Token == "" {
+		o.Token = randomString(16)
+	}
+	if o.EncodingAESKey == "" {
+		o.EncodingAESKey = RandomEncodingAESKey()
+	}
+	return o, nil
+}
+
+// Stack is a running local platform.
+type Stack struct {
+	URL        string // the API: what API Gateway would be
+	SandboxURL string // "" when talking to an external WeChat
+	Runner     *localrun.Runner
+	Sandbox    *sandbox.Sandbox
+	Store      *tokenstore.Store
+
+	opts   Options
+	server *http.Server
+	stop   chan struct{}
+	wg     sync.WaitGroup
+}
+
+// Start builds nothing: it expects the binaries in opts.BinDir (see Build). It creates the table and queues,
+// starts the sandbox, the functions and the API, pushes the first ticket, and returns once all are serving.
+func Start(ctx context.Context, opts Options) (*Stack, error) {
+	if opts.Logs == nil {
+		opts.Logs = io.Discard
+	}
+	s := &Stack{opts: opts, stop: make(chan struct{})}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
+
+	db := platform.NewDynamoDB(opts.AWS)
+	if err := tokenstore.CreateTable(ctx, db, opts.Table); err != nil {
+		return nil, err
+	}
+	s.Store = tokenstore.New(db, opts.Table)
+	queueURL, err := createQueues(ctx, sqs.NewFromConfig(opts.AWS), opts.Queue)
+	if err != nil {
+		return nil, err
+	}
+
+	apiLn, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", opts.Port))
+	if err != nil {
+		return nil, fmt.Errorf("listen on DEV_PORT %d: %w", opts.Port, err)
+	}
+	s.URL = "http://" + apiLn.Addr().String()
+
+	apiBase, mpBase := opts.APIBase, opts.MPBase
+	if apiBase == "" {
+		sb, err := sandbox.New(sandbox.Config{
+			ComponentAppID: opts.ComponentAppID, ComponentSecret: opts.ComponentSecret,
+			Token: opts.Token, EncodingAESKey: opts.EncodingAESKey,
+			PushURL: s.URL + "/wechat/component/events",
+			Logger:  slog.New(slog.NewJSONHandler(&prefixed{"[sandbox] ", opts.Logs}, nil)),
+		})
+		if err != nil {
+			apiLn.Close()
+			return nil, err
+		}
+		sandboxPort := opts.SandboxPort
+		if sandboxPort == 0 && opts.Port != 0 {
+			sandboxPort = opts.Port + 1
+		}
+		if s.SandboxURL, err = sb.StartAt(fmt.Sprintf("127.0.0.1:%d", sandboxPort)); err != nil {
+			apiLn.Close()
+			return nil, fmt.Errorf("start the WeChat sandbox: %w", err)
+		}
+		s.Sandbox = sb
+		apiBase, mpBase = s.SandboxURL, s.SandboxURL
+	}
+	if mpBase == "" {
+		mpBase = "https://mp.weixin.qq.com"
+	}
+
+	env := []string{
+		"TABLE_NAME=" + opts.Table,
+		"QUEUE_URL=" + queueURL,
+		"PUBLIC_BASE_URL=" + s.URL,
+		"WECHAT_COMPONENT_APPID=" + opts.ComponentAppID,
+		"WECHAT_COMPONENT_SECRET=" + opts.ComponentSecret,
+		"WECHAT_TOKEN=" + opts.Token,
+		"WECHAT_ENCODING_AES_KEY=" + opts.EncodingAESKey,
+		"WECHAT_API_BASE=" + apiBase,
+		"WECHAT_MP_BASE=" + mpBase,
+		"LOG_LEVEL=" + opts.LogLevel,
+		"SECRETS_PARAMETER_PREFIX=", // secrets come from the environment locally
+	}
+	fns := make([]localrun.Function, 0, len(Functions))
+	for _, f := range Functions {
+		fns = append(fns, localrun.Function{
+			Name: f.Name, Binary: filepath.Join(opts.BinDir, f.Name, "bootstrap"),
+			Env: env, Routes: f.Routes, Instances: max(opts.Instances, 1),
+		})
+	}
+	if s.Runner, err = localrun.Start(ctx, fns, opts.Logs); err != nil {
+		apiLn.Close()
+		return nil, fmt.Errorf("start the functions: %w", err)
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/", s.Runner)
+	mux.HandleFunc("GET /_dev/status", s.status)
+	s.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.server.Serve(apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintf(opts.Logs, "[devstack] API server stopped: %v\n", err)
+		}
+	}()
+
+	if s.Sandbox != nil {
+		// The first ticket now that the ticket URL answers, then one per interval, as WeChat does.
+		if _, err := s.Sandbox.PushTicket(ctx); err != nil {
+			return nil, fmt.Errorf("first ticket push: %w", err)
+		}
+		s.wg.Add(1)
+		go s.tickets()
+	}
+	ok = true
+	return s, nil
+}
+
+func (s *Stack) tickets() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.opts.TicketInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if _, err := s.Sandbox.PushTicket(ctx); err != nil {
+				fmt.Fprintf(s.opts.Logs, "[devstack] ticket push failed: %v\n", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// Close stops everything Start started.
+func (s *Stack) Close() error {
+	select {
+	case <-s.stop:
+		return nil
+	default:
+		close(s.stop)
+	}
+	var errs []error
+	if s.server != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		errs = append(errs, s.server.Shutdown(ctx))
+		cancel()
+	}
+	if s.Runner != nil {
+		errs = append(errs, s.Runner.Close())
+	}
+	if s.Sandbox != nil {
+		errs = append(errs, s.Sandbox.Close())
+	}
+	s.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// PrintURLs tells a person where to go.
+func (s *Stack) PrintURLs(w io.Writer) {
+	fmt.Fprintf(w, "\nThe platform is running. Open:\n")
+	fmt.Fprintf(w, "  Status (local only)        %s/_dev/status\n", s.URL)
+	if s.SandboxURL != "" {
+		fmt.Fprintf(w, "  WeChat sandbox             %s/sandbox/\n", s.SandboxURL)
+	}
+	fmt.Fprintf(w, "URLs to give WeChat (Open Platform console, 开发资料):\n")
+	fmt.Fprintf(w, "  授权事件接收URL             %s/wechat/component/events\n", s.URL)
+	fmt.Fprintf(w, "Press Ctrl-C to stop everything.\n\n")
+}
+
+// Build compiles every function for this machine into binDir/<name>/bootstrap.
+func Build(ctx context.Context, repoRoot, binDir string) error {
+	for _, f := range Functions {
+		out := filepath.Join(binDir, f.Name, "bootstrap")
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "lambda.norpc", "-o", out, "./functions/"+f.Name)
+		cmd.Dir = repoRoot
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("build functions/%s: %w\n%s", f.Name, err, b)
+		}
+	}
+	return nil
+}
+
+func createQueues(ctx context.Context, client *sqs.Client, name string) (string, error) {
+	dlq, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "-dlq")})
+	if err != nil {
+		return "", fmt.Errorf("create queue %s-dlq: %w", name, err)
+	}
+	attrs, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: dlq.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
+	})
+	if err != nil {
+		return "", fmt.Errorf("read DLQ arn: %w", err)
+	}
+	redrive := fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"5"}`, attrs.Attributes["QueueArn"])
+	q, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{
+		QueueName: aws.String(name),
+		Attributes: map[string]string{
+			"RedrivePolicy":     redrive,
+			"VisibilityTimeout": "360",
+		},
+	})
+	if err != nil {
+		return "", fmt.Errorf("create queue %s: %w", name, err)
+	}
+	return aws.ToString(q.QueueUrl), nil
+}
+
+// RandomEncodingAESKey returns a fresh 43-character EncodingAESKey (alphanumeric, as WeChat generates them).
+func RandomEncodingAESKey() string {
+	for {
+		var b [32]byte
+		_, _ = rand.Read(b[:])
+		k := strings.TrimRight(base64.StdEncoding.EncodeToString(b[:]), "=")
+		if !strings.ContainsAny(k, "+/") {
+			return k
+		}
+	}
+}
+
+func randomString(n int) string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// prefixed writes each line with a prefix, like the runner does for functions.
+type prefixed struct {
+	prefix string
+	w      io.Writer
+}
+
+func (p *prefixed) Write(b []byte) (int, error) {
+	for _, line := range strings.SplitAfter(string(b), "\n") {
+		if line != "" {
+			if _, err := io.WriteString(p.w, p.prefix+line); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return len(b), nil
+}

@@ -1,0 +1,64 @@
+// Package sandbox is a local, faithful stand-in for WeChat's side of the
+// Open Platform third-party platform (第三方平台, "component") APIs.
+//
+// It serves WeChat's paths, so code under test only changes its API base
+// (https://api.weixin.qq.com) and login-page base (https://mp.weixin.qq.com)
+// to the sandbox's URL:
+//
+//   - /cgi-bin/component/api_component_token, api_start_push_ticket,
+//     api_create_preauthcode, api_query_auth, api_get_authorizer_info,
+//     api_authorizer_token, api_get_authorizer_list (JSON, errors as
+//     {"errcode":N,"errmsg":"... rid: ..."} with HTTP 200);
+//   - /cgi-bin/account/getaccountbasicinfo?access_token=AUTHORIZER_TOKEN, an
+//     authorizer-token API on which 40001/42001 can be observed;
+//   - /cgi-bin/componentloginpage (PC) and /safe/bindcomponent (mobile), the
+//     authorization pages, whose "授权 Authorize" buttons (element id
+//     authorize-<appid>) post to /sandbox/authorize, which pushes the
+//     authorized event and redirects to redirect_uri with auth_code;
+//   - /sandbox/ (a status page), POST /sandbox/revoke?appid=, and generated
+//     avatars and QR pictures under /sandbox/avatar/ and /sandbox/qrcode/.
+//
+// # Behaviour
+//
+// Credentials behave as on WeChat (protocol reference, sections 2 and 3):
+//
+//   - component_verify_ticket values are pushed encrypted to Config.PushURL
+//     every TicketInterval (and on PushTicket or api_start_push_ticket).
+//     Any ticket younger than TicketTTL (12h) may be used; older ones are
+//     61005, unknown ones 61006.
+//   - Access tokens (component and authorizer) last 2h. A new token
+//     supersedes the previous one, which keeps working for TokenGrace (5
+//     minutes, as WeChat's helper account describes) and is then 40001
+//     "access_token is invalid or not latest". Expired tokens are 42001,
+//     a missing token 41001.
+//   - pre_auth_code and auth_code are single-use and expire after 10
+//     minutes. For auth codes the sandbox answers 61010 "code is expired"
+//     for an expired code and 61009 "code is invalid" for an unknown or
+//     already used one (WeChat documents neither case precisely).
+//   - The refresh token changes only on re-authorization (the old one is then
+//     61023), unless RotateRefreshTokens asks for a new one on every
+//     api_authorizer_token. Revoked accounts are 61003.
+//   - Every push is encrypted with wxcrypt into the <xml><AppId/><Encrypt/>
+//     envelope and POSTed with signature, timestamp, nonce,
+//     encrypt_type=aes and msg_signature. Only HTTP 200 with the body
+//     "success" acknowledges it; anything else is a failed push, logged and
+//     recorded in Pushes. Pushes are not retried.
+//
+// Deliberate simplifications: updateauthorized is pushed on every
+// re-authorization (WeChat skips it when the permission sets did not
+// change); every account grants all of its Account.FuncInfo; the
+// 授权发起页域名 check only runs when Config.AuthDomain is set; the push
+// timestamps use the sandbox clock (Config.Now).
+//
+// # Test hooks
+//
+// Config.Now moves time without sleeping. SetFault injects latency, -1
+// "system error", held requests (timeouts), arbitrary error codes and
+// daily quotas (45009). Calls counts requests per endpoint. Authorize and
+// Revoke do what a merchant does in the browser; RefreshToken,
+// InvalidateRefreshToken and AuthorizerTokenIssues expose the authorizer
+// state a test needs to check.
+//
+// Secrets (AppSecret, Token, EncodingAESKey) and tokens never appear in the
+// sandbox's logs or pages.
+package sandbox

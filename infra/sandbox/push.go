@@ -1,0 +1,190 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wxtpp/platform/shared/wxcrypt"
+)
+
+// Authorization-event InfoTypes (protocol reference section 2).
+const (
+	InfoTicket           = "component_verify_ticket"
+	InfoAuthorized       = "authorized"
+	InfoUnauthorized     = "unauthorized"
+	InfoUpdateAuthorized = "updateauthorized"
+)
+
+// maxPushLog bounds the push log kept for Pushes and the status page.
+const maxPushLog = 1000
+
+// Push is one attempt to deliver an authorization event to PushURL.
+type Push struct {
+	InfoType        string
+	AuthorizerAppid string // "" for tickets
+	Time            time.Time
+	Status          int   // receiver's HTTP status, 0 if it did not answer
+	Err             error // nil when the receiver answered 200 "success"
+}
+
+// Pushes returns the push log, oldest first (at most the last 1000).
+func (s *Sandbox) Pushes() []Push {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Push(nil), s.pushes...)
+}
+
+// PushTicket issues a fresh component_verify_ticket and pushes it to
+// PushURL, waiting for the receiver's answer. The ticket is valid whether or
+// not the push succeeds; with no PushURL it is only issued.
+func (s *Sandbox) PushTicket(ctx context.Context) (string, error) {
+	now := s.now()
+	t := newTicket()
+	s.mu.Lock()
+	s.tickets[t] = &ticket{issued: now}
+	s.sweepCodesLocked(now)
+	s.mu.Unlock()
+	if s.cfg.PushURL == "" {
+		return t, nil
+	}
+	if err := s.push(ctx, InfoTicket, "", xmlField{"ComponentVerifyTicket", t, false}); err != nil {
+		return t, err
+	}
+	return t, nil
+}
+
+// xmlField is one element of a pushed event.
+type xmlField struct {
+	name, value string
+	number      bool // written without CDATA
+}
+
+// eventXML renders a push plaintext the way WeChat does (CDATA for strings).
+func eventXML(componentAppID, infoType string, created time.Time, fields []xmlField) []byte {
+	var b bytes.Buffer
+	b.WriteString("<xml>")
+	all := append([]xmlField{
+		{"AppId", componentAppID, false},
+		{"CreateTime", strconv.FormatInt(created.Unix(), 10), true},
+		{"InfoType", infoType, false},
+	}, fields...)
+	for _, f := range all {
+		b.WriteString("<" + f.name + ">")
+		if f.number {
+			b.WriteString(f.value)
+		} else {
+			b.WriteString(cdata(f.value))
+		}
+		b.WriteString("</" + f.name + ">")
+	}
+	b.WriteString("</xml>")
+	return b.Bytes()
+}
+
+// cdata wraps v in CDATA, splitting any "]]>" inside it.
+func cdata(v string) string {
+	return "<![CDATA[" + strings.ReplaceAll(v, "]]>", "]]]]><![CDATA[>") + "]]>"
+}
+
+// push encrypts one event and POSTs it to PushURL the way WeChat does:
+// ?signature&timestamp&nonce&encrypt_type=aes&msg_signature with the
+// <xml><AppId/><Encrypt/></xml> envelope. Anything but HTTP 200 with the body
+// "success" is a failed push. The attempt is logged and recorded.
+func (s *Sandbox) push(ctx context.Context, infoType, authorizerAppid string, fields ...xmlField) error {
+	if s.cfg.PushURL == "" {
+		return nil
+	}
+	// Stop when either the caller or the sandbox gives up.
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.PushTimeout)
+	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
+
+	if authorizerAppid != "" {
+		fields = append([]xmlField{{"AuthorizerAppid", authorizerAppid, false}}, fields...)
+	}
+	now := s.now()
+	rec := Push{InfoType: infoType, AuthorizerAppid: authorizerAppid, Time: now}
+	status, body, err := s.deliver(ctx, eventXML(s.cfg.ComponentAppID, infoType, now, fields), now)
+	rec.Status = status
+	if err != nil {
+		err = &PushError{InfoType: infoType, Status: status, Body: body, Err: err}
+		rec.Err = err
+	}
+
+	s.mu.Lock()
+	s.pushes = append(s.pushes, rec)
+	if over := len(s.pushes) - maxPushLog; over > 0 {
+		s.pushes = append(s.pushes[:0:0], s.pushes[over:]...)
+	}
+	s.mu.Unlock()
+
+	switch {
+	case err != nil && s.ctx.Err() != nil:
+		s.log.Debug("push abandoned: sandbox closing", "info_type", infoType, "authorizer_appid", authorizerAppid)
+	case err != nil:
+		s.log.Warn("push failed", "info_type", infoType, "authorizer_appid", authorizerAppid, "status", status, "err", err)
+	default:
+		s.log.Info("push delivered", "info_type", infoType, "authorizer_appid", authorizerAppid)
+	}
+	return err
+}
+
+// deliver sends one encrypted push and reports the receiver's HTTP status
+// and the start of its answer.
+func (s *Sandbox) deliver(ctx context.Context, plain []byte, now time.Time) (status int, answer string, err error) {
+	timestamp := strconv.FormatInt(now.Unix(), 10)
+	nonce := newNonce()
+	body, msgSig, err := s.crypter.PushBody(plain, "", timestamp, nonce)
+	if err != nil {
+		return 0, "", fmt.Errorf("encrypting: %w", err)
+	}
+	u, err := url.Parse(s.cfg.PushURL)
+	if err != nil {
+		return 0, "", fmt.Errorf("%w: %v", errPushRequestBuilding, err)
+	}
+	q := u.Query()
+	q.Set("signature", wxcrypt.Signature(s.cfg.Token, timestamp, nonce))
+	q.Set("timestamp", timestamp)
+	q.Set("nonce", nonce)
+	q.Set("encrypt_type", "aes")
+	q.Set("msg_signature", msgSig)
+	u.RawQuery = q.Encode()
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return 0, "", fmt.Errorf("%w: %v", errPushRequestBuilding, err)
+	}
+	req.Header.Set("Content-Type", "text/xml")
+	req.Header.Set("User-Agent", "Mozilla/4.0 (wxtpp WeChat sandbox)")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		// *url.Error repeats the whole URL with its signatures: keep the cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return 0, "", fmt.Errorf("posting: %w", err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if err != nil {
+		return resp.StatusCode, "", fmt.Errorf("%w: %v", errPushBodyUnreadable, err)
+	}
+	answer = strings.TrimSpace(string(raw))
+	if resp.StatusCode != http.StatusOK || answer != "success" {
+		if len(answer) > 200 {
+			answer = strings.ToValidUTF8(answer[:200], "")
+		}
+		return resp.StatusCode, answer, errReceiverNotSuccess
+	}
+	return resp.StatusCode, answer, nil
+}

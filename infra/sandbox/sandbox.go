@@ -1,0 +1,391 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/wxtpp/platform/shared/wxcrypt"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultTokenTTL    = 2 * time.Hour
+	DefaultTokenGrace  = 5 * time.Minute
+	DefaultCodeTTL     = 10 * time.Minute
+	DefaultTicketTTL   = 12 * time.Hour
+	DefaultPushTimeout = 5 * time.Second
+	DefaultTimeoutHold = 30 * time.Second
+)
+
+// Config configures a Sandbox. ComponentAppID, ComponentSecret, Token and
+// EncodingAESKey are required; everything else has a WeChat-like default.
+type Config struct {
+	ComponentAppID  string
+	ComponentSecret string
+	Token           string // message-verification Token
+	EncodingAESKey  string // 43 characters
+
+	// PushURL is the component's authorization-event URL (授权事件接收URL):
+	// tickets and authorized/unauthorized/updateauthorized events are POSTed
+	// there, encrypted. "" disables pushes (tickets are still issued).
+	PushURL string
+	// PushTimeout bounds one push request, like WeChat's 5 s. Default 5s.
+	PushTimeout time.Duration
+	// PushDelay > 0 pushes authorized/updateauthorized events asynchronously
+	// after this delay, so the browser redirect happens first. 0 (default)
+	// pushes synchronously before the redirect.
+	PushDelay time.Duration
+
+	// TicketInterval is the ticket push period (WeChat: 10 minutes). 0 means
+	// no timer. When > 0 the first push happens right after Start.
+	TicketInterval time.Duration
+
+	ComponentTokenTTL  time.Duration // default 2h; expires_in reports whole seconds
+	AuthorizerTokenTTL time.Duration // default 2h
+	// TokenGrace is how long a superseded access token keeps working before
+	// it answers 40001. Default 5m.
+	TokenGrace     time.Duration
+	PreAuthCodeTTL time.Duration // default 10m
+	AuthCodeTTL    time.Duration // default 10m
+	TicketTTL      time.Duration // default 12h
+
+	// RotateRefreshTokens turns on rotation mode: every api_authorizer_token
+	// issues a new refresh token and invalidates the old one at once. WeChat
+	// itself only changes the refresh token on re-authorization; rotation
+	// mode checks that callers persist whatever they get back.
+	RotateRefreshTokens bool
+
+	// AuthDomain, when set, emulates the 授权发起页域名 check: the login pages
+	// require a Referer under this host (so a server-side redirect without a
+	// user click is refused) and a redirect_uri under it.
+	AuthDomain string
+
+	// Accounts that can authorize; nil means DefaultAccounts().
+	Accounts []Account
+
+	Now    func() time.Time // clock for every expiry; default time.Now
+	Logger *slog.Logger     // default slog.Default()
+}
+
+// Sandbox is a local stand-in for WeChat's side of the third-party platform
+// (component) APIs. It is an http.Handler; Start also serves it on loopback.
+// All methods are safe for concurrent use.
+type Sandbox struct {
+	cfg      Config
+	log      *slog.Logger
+	crypter  *wxcrypt.Crypter
+	accounts []Account // in display order
+	client   *http.Client
+
+	// ctx is cancelled by Close: it stops timers and pending pushes and
+	// releases requests held by latency or timeout faults.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // background goroutines (timer, async pushes, server)
+
+	mu            sync.Mutex
+	tickets       map[string]*ticket
+	compTokens    tokenChain
+	authTokens    map[string]*accessToken // index of all authorizer tokens
+	preAuthCodes  map[string]*code
+	authCodes     map[string]*code
+	authorizers   map[string]*authorizer
+	codeInserts   int
+	calls         map[string]int
+	faults        map[string]*faultState
+	pushes        []Push
+	started       bool
+	closed        bool
+	server        *http.Server
+	serverStopped chan struct{}
+
+	connMu   sync.Mutex
+	newConns map[net.Conn]struct{} // connections that have not sent a request yet
+}
+
+// New validates cfg and returns a sandbox. Call Start to serve it on
+// loopback, or mount it as an http.Handler.
+func New(cfg Config) (*Sandbox, error) {
+	if cfg.ComponentAppID == "" || cfg.ComponentSecret == "" || cfg.Token == "" {
+		return nil, errors.New("sandbox: ComponentAppID, ComponentSecret and Token are required")
+	}
+	crypter, err := wxcrypt.New(cfg.Token, cfg.EncodingAESKey, cfg.ComponentAppID)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: message crypto: %w", err)
+	}
+	if cfg.PushURL != "" {
+		u, err := url.Parse(cfg.PushURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("sandbox: PushURL %q is not an absolute http(s) URL", cfg.PushURL)
+		}
+	}
+	setDefault(&cfg.ComponentTokenTTL, DefaultTokenTTL)
+	setDefault(&cfg.AuthorizerTokenTTL, DefaultTokenTTL)
+	setDefault(&cfg.TokenGrace, DefaultTokenGrace)
+	setDefault(&cfg.PreAuthCodeTTL, DefaultCodeTTL)
+	setDefault(&cfg.AuthCodeTTL, DefaultCodeTTL)
+	setDefault(&cfg.TicketTTL, DefaultTicketTTL)
+	setDefault(&cfg.PushTimeout, DefaultPushTimeout)
+	for _, d := range []time.Duration{cfg.ComponentTokenTTL, cfg.AuthorizerTokenTTL, cfg.TokenGrace,
+		cfg.PreAuthCodeTTL, cfg.AuthCodeTTL, cfg.TicketTTL, cfg.PushTimeout, cfg.PushDelay, cfg.TicketInterval} {
+		if d < 0 {
+			return nil, errors.New("sandbox: durations must not be negative")
+		}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	accts := cfg.Accounts
+	if accts == nil {
+		accts = DefaultAccounts()
+	}
+	if err := validateAccounts(accts); err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+
+	s := &Sandbox{
+		cfg:          cfg,
+		log:          cfg.Logger.With("component", "wechat-sandbox"),
+		crypter:      crypter,
+		client:       &http.Client{Timeout: cfg.PushTimeout},
+		tickets:      make(map[string]*ticket),
+		authTokens:   make(map[string]*accessToken),
+		preAuthCodes: make(map[string]*code),
+		authCodes:    make(map[string]*code),
+		authorizers:  make(map[string]*authorizer),
+		calls:        make(map[string]int),
+		faults:       make(map[string]*faultState),
+	}
+	s.compTokens.tokens = make(map[string]*accessToken)
+	for _, a := range accts {
+		a = cloneAccount(a)
+		s.accounts = append(s.accounts, a)
+		s.authorizers[a.AppID] = &authorizer{acct: a, tokens: tokenChain{tokens: s.authTokens}}
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+func setDefault(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
+	}
+}
+
+func (s *Sandbox) now() time.Time { return s.cfg.Now() }
+
+// ComponentAppID returns the sandbox component's appid.
+func (s *Sandbox) ComponentAppID() string { return s.cfg.ComponentAppID }
+
+// Accounts returns the accounts that can authorize, in display order.
+func (s *Sandbox) Accounts() []Account {
+	out := make([]Account, len(s.accounts))
+	for i, a := range s.accounts {
+		out[i] = cloneAccount(a)
+	}
+	return out
+}
+
+// Start serves the sandbox on 127.0.0.1 with a free port and starts the
+// ticket timer. It returns the base URL, e.g. http://127.0.0.1:41234.
+func (s *Sandbox) Start() (baseURL string, err error) { return s.StartAt("127.0.0.1:0") }
+
+// StartAt is Start on a given listen address.
+func (s *Sandbox) StartAt(addr string) (baseURL string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return "", ErrClosed
+	}
+	if s.started {
+		return "", ErrAlreadyStarted
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("sandbox: listen on %s: %w", addr, err)
+	}
+	s.started = true
+	s.server = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ConnState:         s.trackConn,
+	}
+	s.serverStopped = make(chan struct{})
+	s.wg.Go(func() {
+		defer close(s.serverStopped)
+		if err := s.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("sandbox server stopped", "err", err)
+		}
+	})
+	if s.cfg.TicketInterval > 0 {
+		s.wg.Go(s.ticketTimer)
+	}
+	baseURL = "http://" + ln.Addr().String()
+	s.log.Info("wechat sandbox listening", "base_url", baseURL)
+	return baseURL, nil
+}
+
+// ticketTimer pushes a ticket right away and then every TicketInterval, the
+// way WeChat pushes component_verify_ticket every ten minutes.
+func (s *Sandbox) ticketTimer() {
+	t := time.NewTicker(s.cfg.TicketInterval)
+	defer t.Stop()
+	for {
+		_, _ = s.PushTicket(s.ctx) // a failed push is logged and recorded by push
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Close stops the server, the ticket timer and pending pushes, releases held
+// requests, and waits for the sandbox's goroutines to finish.
+func (s *Sandbox) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	srv := s.server
+	s.mu.Unlock()
+
+	s.cancel() // releases held requests and stops pushes and the timer
+	var err error
+	if srv != nil {
+		s.closeNewConns()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if serr := srv.Shutdown(ctx); serr != nil {
+			s.log.Warn("sandbox shutdown timed out; closing connections", "err", serr)
+			err = srv.Close()
+		}
+		cancel()
+	}
+	s.wg.Wait()
+	if err != nil {
+		return fmt.Errorf("sandbox: shutting down: %w", err)
+	}
+	return nil
+}
+
+// trackConn remembers connections that have not sent a request yet.
+// Shutdown would wait up to five seconds for each of them (browsers and
+// pooled HTTP clients open such connections ahead of time), so Close closes
+// them at once.
+func (s *Sandbox) trackConn(c net.Conn, state http.ConnState) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if state == http.StateNew {
+		if s.newConns == nil {
+			s.newConns = make(map[net.Conn]struct{})
+		}
+		s.newConns[c] = struct{}{}
+	} else {
+		delete(s.newConns, c)
+	}
+}
+
+func (s *Sandbox) closeNewConns() {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	for c := range s.newConns {
+		_ = c.Close()
+		delete(s.newConns, c)
+	}
+}
+
+// goBackground runs f on a tracked goroutine unless the sandbox is closed.
+func (s *Sandbox) goBackground(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.wg.Go(f)
+}
+
+// Calls returns how many requests reached an endpoint, named by the last
+// element of its path (e.g. "api_component_token", "componentloginpage").
+func (s *Sandbox) Calls(endpoint string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[endpoint]
+}
+
+// ResetCalls zeroes every call counter (faults' quota counters included).
+func (s *Sandbox) ResetCalls() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.calls)
+	for _, f := range s.faults {
+		clear(f.used)
+	}
+}
+
+func (s *Sandbox) countCall(endpoint string) {
+	s.mu.Lock()
+	s.calls[endpoint]++
+	s.mu.Unlock()
+}
+
+// callCounts returns a sorted copy of the counters for the status page.
+func (s *Sandbox) callCounts() []nameCount {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]nameCount, 0, len(s.calls))
+	for k, v := range s.calls {
+		out = append(out, nameCount{k, v})
+	}
+	slices.SortFunc(out, func(a, b nameCount) int {
+		if a.Name < b.Name {
+			return -1
+		}
+		if a.Name > b.Name {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+type nameCount struct {
+	Name  string
+	Count int
+}
+
+// sweepCodesLocked forgets codes and tickets long past their expiry so a
+// sandbox running for days stays small. Forgotten values answer "invalid"
+// rather than "expired". Caller holds s.mu.
+func (s *Sandbox) sweepCodesLocked(now time.Time) {
+	s.codeInserts++
+	if s.codeInserts%256 != 0 {
+		return
+	}
+	cutoff := now.Add(-24 * time.Hour)
+	for _, m := range []map[string]*code{s.preAuthCodes, s.authCodes} {
+		for k, c := range m {
+			if c.expires.Before(cutoff) {
+				delete(m, k)
+			}
+		}
+	}
+	for k, t := range s.tickets {
+		if t.issued.Before(now.Add(-3 * s.cfg.TicketTTL)) {
+			delete(s.tickets, k)
+		}
+	}
+}

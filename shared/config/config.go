@@ -1,0 +1,187 @@
+// Package config loads the platform's settings: plain values from environment variables set by the SAM
+// template, secrets from SSM Parameter Store (SecureString) in AWS or from environment variables locally.
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Config is everything a handler needs to start. Secret fields are never logged: Config and Secrets redact
+// them when logged with slog, printed with fmt or encoded with encoding/json.
+type Config struct {
+	TableName          string
+	QueueURL           string
+	PublicBaseURL      string // https://… of the HTTP API, used to build redirect URIs
+	ComponentAppID     string
+	WechatAPIBase      string // https://api.weixin.qq.com, or the sandbox
+	WechatMPBase       string // https://mp.weixin.qq.com, or the sandbox
+	ReturnURLAllowlist []string
+	// RefreshMargin is how long before expiry a token is refreshed.
+	RefreshMargin time.Duration
+
+	Secrets Secrets
+}
+
+// Secrets are the values that must never appear in logs, errors, pages or responses.
+type Secrets struct {
+	ComponentSecret        string
+	Token                  string // message Token
+	EncodingAESKey         string
+	EncodingAESKeyPrevious string // accepted for decryption during key rotation; may be empty
+	StateSigningKey        string // HMAC key for the auth `state` parameter
+}
+
+// Names of the secrets, both as SSM parameter names (under SECRETS_PARAMETER_PREFIX) and, upper-cased with a
+// WECHAT_/plain prefix, as local environment variables.
+var secretEnv = map[string]string{
+	"component_secret":          "WECHAT_COMPONENT_SECRET",
+	"token":                     "WECHAT_TOKEN",
+	"encoding_aes_key":          "WECHAT_ENCODING_AES_KEY",
+	"encoding_aes_key_previous": "WECHAT_ENCODING_AES_KEY_PREVIOUS",
+	"state_signing_key":         "STATE_SIGNING_KEY",
+}
+
+// ParameterFetcher returns decrypted SSM parameters by full name. *ssm.Client satisfies it through SSMFetcher.
+type ParameterFetcher interface {
+	GetParameters(ctx context.Context, names []string) (map[string]string, error)
+}
+
+// Load reads the environment (getenv is os.Getenv in production) and, when SECRETS_PARAMETER_PREFIX is set,
+// fetches the secrets once from SSM through fetch. It fails with a message naming every missing setting.
+func Load(ctx context.Context, getenv func(string) string, fetch ParameterFetcher) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	c := Config{
+		TableName:      getenv("TABLE_NAME"),
+		QueueURL:       getenv("QUEUE_URL"),
+		PublicBaseURL:  strings.TrimRight(getenv("PUBLIC_BASE_URL"), "/"),
+		ComponentAppID: getenv("WECHAT_COMPONENT_APPID"),
+		WechatAPIBase:  strings.TrimRight(or(getenv("WECHAT_API_BASE"), "https://api.weixin.qq.com"), "/"),
+		WechatMPBase:   strings.TrimRight(or(getenv("WECHAT_MP_BASE"), "https://mp.weixin.qq.com"), "/"),
+		RefreshMargin:  20 * time.Minute,
+	}
+	for _, u := range strings.Split(getenv("RETURN_URL_ALLOWLIST"), ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			c.ReturnURLAllowlist = append(c.ReturnURLAllowlist, u)
+		}
+	}
+	if v := getenv("REFRESH_MARGIN"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return Config{}, fmt.Errorf("config: REFRESH_MARGIN %q is not a positive duration", v)
+		}
+		c.RefreshMargin = d
+	}
+
+	values := map[string]string{}
+	if prefix := getenv("SECRETS_PARAMETER_PREFIX"); prefix != "" {
+		if fetch == nil {
+			return Config{}, errors.New("config: SECRETS_PARAMETER_PREFIX is set but no parameter store client was given")
+		}
+		// The prefix is a path (/wxtpp/prod/); without its final slash the names would run into it.
+		if !strings.HasSuffix(prefix, "/") {
+			prefix += "/"
+		}
+		names := make([]string, 0, len(secretEnv))
+		for name := range secretEnv {
+			names = append(names, prefix+name)
+		}
+		slices.Sort(names) // one request shape per cold start, whatever the map order
+		got, err := fetch.GetParameters(ctx, names)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: fetch secrets under %s: %w", prefix, err)
+		}
+		for name := range secretEnv {
+			values[name] = got[prefix+name]
+		}
+	} else {
+		for name, env := range secretEnv {
+			values[name] = getenv(env)
+		}
+	}
+	// A value written from a file (aws ssm put-parameter --value file://…, or a .env) easily ends in a newline;
+	// none of these secrets may contain surrounding white space, and a stray one breaks every signature.
+	for name, v := range values {
+		values[name] = strings.TrimSpace(v)
+	}
+	c.Secrets = Secrets{
+		ComponentSecret:        values["component_secret"],
+		Token:                  values["token"],
+		EncodingAESKey:         values["encoding_aes_key"],
+		EncodingAESKeyPrevious: values["encoding_aes_key_previous"],
+		StateSigningKey:        values["state_signing_key"],
+	}
+
+	var missing []string
+	for _, req := range []struct{ name, val string }{
+		{"TABLE_NAME", c.TableName},
+		{"WECHAT_COMPONENT_APPID", c.ComponentAppID},
+		{"component secret (WECHAT_COMPONENT_SECRET or SSM component_secret)", c.Secrets.ComponentSecret},
+		{"message token (WECHAT_TOKEN or SSM token)", c.Secrets.Token},
+		{"EncodingAESKey (WECHAT_ENCODING_AES_KEY or SSM encoding_aes_key)", c.Secrets.EncodingAESKey},
+	} {
+		if req.val == "" {
+			missing = append(missing, req.name)
+		}
+	}
+	if len(missing) > 0 {
+		return Config{}, fmt.Errorf("config: missing %s", strings.Join(missing, ", "))
+	}
+	return c, nil
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// LogValue logs the plain settings and only whether each secret is set.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("table_name", c.TableName),
+		slog.String("queue_url", c.QueueURL),
+		slog.String("public_base_url", c.PublicBaseURL),
+		slog.String("component_appid", c.ComponentAppID),
+		slog.String("wechat_api_base", c.WechatAPIBase),
+		slog.String("wechat_mp_base", c.WechatMPBase),
+		slog.Any("return_url_allowlist", c.ReturnURLAllowlist),
+		slog.Duration("refresh_margin", c.RefreshMargin),
+		slog.Any("secrets", c.Secrets),
+	)
+}
+
+const redacted = "[redacted]"
+
+// LogValue says which secrets are set, never their values.
+func (s Secrets) LogValue() slog.Value {
+	state := func(v string) slog.Value {
+		if v == "" {
+			return slog.StringValue("[empty]")
+		}
+		return slog.StringValue(redacted)
+	}
+	return slog.GroupValue(
+		slog.Attr{Key: "component_secret", Value: state(s.ComponentSecret)},
+		slog.Attr{Key: "token", Value: state(s.Token)},
+		slog.Attr{Key: "encoding_aes_key", Value: state(s.EncodingAESKey)},
+		slog.Attr{Key: "encoding_aes_key_previous", Value: state(s.EncodingAESKeyPrevious)},
+		slog.Attr{Key: "state_signing_key", Value: state(s.StateSigningKey)},
+	)
+}
+
+// Format prints Secrets as [redacted] for every fmt verb, so %v, %+v, %#v or %x of a Config cannot leak them.
+func (s Secrets) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, redacted) }
+
+// MarshalJSON encodes Secrets as "[redacted]", so a Config dumped as JSON cannot leak them.
+func (s Secrets) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }

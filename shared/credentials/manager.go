@@ -1,0 +1,238 @@
+// Package credentials hands out valid WeChat access tokens to the platform's handlers.
+//
+// A token is served from memory while it has more than Margin left; past that the caller goes to the table.
+// Refreshing is single-flight across every process: the caller that wins the lease on the credential's item
+// calls WeChat and stores the result; the others keep using the old token while it is still valid, or wait
+// for the holder and read what it stored. A holder that dies loses its lease when it expires.
+package credentials
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/wxtpp/platform/shared/logging"
+	"github.com/wxtpp/platform/shared/tokenstore"
+)
+
+// Options tune the refresh timing. Zero values take the defaults.
+type Options struct {
+	Margin      time.Duration // refresh when less than this is left; default 15m
+	MinValidity time.Duration // a due token with at least this left is still handed out while another caller refreshes it; default 1m
+	LeaseFor    time.Duration // default 30s: longer than one WeChat call with its retries
+	WaitFor     time.Duration // how long a caller waits for another's refresh; default LeaseFor + 5s
+	Poll        time.Duration // how often a waiting caller re-reads; default 50ms
+	Now         func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.Margin == 0 {
+		o.Margin = 15 * time.Minute
+	}
+	if o.MinValidity == 0 {
+		o.MinValidity = time.Minute
+	}
+	if o.LeaseFor == 0 {
+		o.LeaseFor = 30 * time.Second
+	}
+	if o.WaitFor == 0 {
+		o.WaitFor = o.LeaseFor + 5*time.Second
+	}
+	if o.Poll == 0 {
+		o.Poll = 50 * time.Millisecond
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// ErrRefreshTimeout means another caller held the refresh lease for longer than WaitFor and no valid token
+// appeared; the caller may try again.
+var ErrRefreshTimeout = errors.New("timed out waiting for another caller's token refresh")
+
+// fetched is a new token from WeChat.
+type fetched struct {
+	AccessToken  string
+	ExpiresIn    time.Duration
+	RefreshToken string         // authorizers: the refresh token WeChat returned
+	Set          map[string]any // extra attributes to store with it
+}
+
+// source says how to refresh one credential.
+type source struct {
+	key       tokenstore.Key
+	mustExist bool
+	// fetch calls WeChat with the leased item's current state. An error releases the lease.
+	fetch func(ctx context.Context, cur tokenstore.Credential) (fetched, error)
+	// usedRefreshToken makes the commit conditional on the refresh token (authorizers).
+	usedRefreshToken bool
+}
+
+// leaser is the single-flight machinery shared by the component and authorizer tokens.
+type leaser struct {
+	store *tokenstore.Store
+	opts  Options
+	owner string // unique per process (a Lambda instance)
+
+	sf    singleflight.Group // one table round trip per key per process at a time
+	mu    sync.Mutex
+	cache map[tokenstore.Key]tokenstore.Credential
+}
+
+func newLeaser(store *tokenstore.Store, opts Options) *leaser {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return &leaser{store: store, opts: opts.withDefaults(), owner: hex.EncodeToString(b[:]),
+		cache: map[tokenstore.Key]tokenstore.Credential{}}
+}
+
+// token returns a valid access token for src.key, refreshing it if due.
+func (l *leaser) token(ctx context.Context, src source) (string, error) {
+	now := l.opts.Now()
+	l.mu.Lock()
+	c, ok := l.cache[src.key]
+	l.mu.Unlock()
+	if ok && c.FreshUntil(now.Add(l.opts.Margin)) {
+		return c.AccessToken, nil
+	}
+	v, err, _ := l.sf.Do(src.key.String(), func() (any, error) { return l.refresh(ctx, src) })
+	if err != nil {
+		return "", err
+	}
+	c = v.(tokenstore.Credential)
+	l.mu.Lock()
+	l.cache[src.key] = c
+	l.mu.Unlock()
+	return c.AccessToken, nil
+}
+
+// forget drops a cached token (it was found invalid, or the account is gone).
+func (l *leaser) forget(key tokenstore.Key) {
+	l.mu.Lock()
+	delete(l.cache, key)
+	l.mu.Unlock()
+}
+
+func (l *leaser) refresh(ctx context.Context, src source) (tokenstore.Credential, error) {
+	log := logging.From(ctx)
+	deadline := l.opts.Now().Add(l.opts.WaitFor)
+	tryLease := true
+	for {
+		now := l.opts.Now()
+		var (
+			cur     tokenstore.Credential
+			granted bool
+			err     error
+		)
+		if tryLease {
+			cur, granted, err = l.store.AcquireLease(ctx, tokenstore.LeaseRequest{
+				Key: src.key, Owner: l.owner, For: l.opts.LeaseFor,
+				DueBefore: now.Add(l.opts.Margin), MustExist: src.mustExist,
+			})
+		} else {
+			cur, err = l.store.Credential(ctx, src.key)
+		}
+		if err != nil {
+			return tokenstore.Credential{}, err
+		}
+		if granted {
+			return l.refreshHeld(ctx, src, cur)
+		}
+		if src.mustExist && cur.Status != "" && cur.Status != tokenstore.StatusAuthorized {
+			return tokenstore.Credential{}, &NotAuthorizedError{Key: src.key, Status: cur.Status}
+		}
+		// Someone else refreshed it already, or is refreshing a token that still has some life: use it.
+		if cur.FreshUntil(now.Add(l.opts.MinValidity)) {
+			return cur, nil
+		}
+		if now.After(deadline) {
+			return tokenstore.Credential{}, fmt.Errorf("token %s: %w", src.key, ErrRefreshTimeout)
+		}
+		// Wait for the holder; try for the lease again once it looks free (released or expired).
+		tryLease = cur.LeaseOwner == "" || cur.LeaseUntil < now.UnixMilli()
+		if !tryLease {
+			log.Debug("waiting for token refresh by another caller", "credential", src.key.String())
+		}
+		jitter := time.Duration(mrand.Int64N(int64(l.opts.Poll)/2 + 1))
+		select {
+		case <-ctx.Done():
+			return tokenstore.Credential{}, fmt.Errorf("token %s: %w", src.key, ctx.Err())
+		case <-time.After(l.opts.Poll + jitter):
+		}
+	}
+}
+
+// refreshHeld runs with the lease held: call WeChat, store the result, give the lease back.
+func (l *leaser) refreshHeld(ctx context.Context, src source, cur tokenstore.Credential) (tokenstore.Credential, error) {
+	f, err := src.fetch(ctx, cur)
+	if err != nil {
+		// Release on a context of its own: the caller's may be what just ran out.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if rerr := l.store.ReleaseLease(rctx, src.key, l.owner); rerr != nil {
+			logging.From(ctx).Warn("release lease failed; it will expire", "credential", src.key.String(), "error", rerr.Error())
+		}
+		return tokenstore.Credential{}, err
+	}
+	commit := tokenstore.Commit{
+		Key: src.key, Owner: l.owner,
+		AccessToken: f.AccessToken, ExpiresAt: l.opts.Now().Add(f.ExpiresIn),
+		Set: f.Set,
+	}
+	if src.usedRefreshToken {
+		commit.UsedRefreshToken, commit.RefreshToken = cur.RefreshToken, f.RefreshToken
+	}
+	stored, err := l.store.CommitToken(ctx, commit)
+	if errors.Is(err, tokenstore.ErrStale) {
+		// Someone stored a newer token (or re-authorized the account) meanwhile: theirs wins.
+		logging.From(ctx).Info("refreshed token superseded before it was stored", "credential", src.key.String())
+		now, err := l.store.Credential(ctx, src.key)
+		if err != nil {
+			return tokenstore.Credential{}, err
+		}
+		if now.FreshUntil(l.opts.Now()) {
+			return now, nil
+		}
+		return tokenstore.Credential{}, fmt.Errorf("token %s: %w", src.key, tokenstore.ErrStale)
+	}
+	if err != nil {
+		return tokenstore.Credential{}, err
+	}
+	return stored, nil
+}
+
+// invalidate handles a 40001/42001 answer to a call made with token: mark it unusable in the table if it is
+// still the stored one, and forget it here, so the next token() refreshes (once, across all callers).
+func (l *leaser) invalidate(ctx context.Context, key tokenstore.Key, token string) error {
+	l.mu.Lock()
+	if c, ok := l.cache[key]; ok && c.AccessToken == token {
+		delete(l.cache, key)
+	}
+	l.mu.Unlock()
+	did, err := l.store.Invalidate(ctx, key, token)
+	if err != nil {
+		return err
+	}
+	if did {
+		logging.From(ctx).Info("access token invalidated after WeChat rejected it", "credential", key.String())
+	}
+	return nil
+}
+
+// NotAuthorizedError means the authorizer is revoked or must re-authorize; no token can be had.
+type NotAuthorizedError struct {
+	Key    tokenstore.Key
+	Status string
+}
+
+func (e *NotAuthorizedError) Error() string {
+	return fmt.Sprintf("authorizer %s is %s", e.Key.PK, e.Status)
+}

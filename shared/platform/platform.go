@@ -1,0 +1,86 @@
+// Package platform builds the dependencies every handler shares from the environment: configuration and
+// secrets, the DynamoDB table, the WeChat client, message crypto and the component token. A function's
+// main.go calls Load once per cold start and wires the result into its handler.
+package platform
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/wxtpp/platform/shared/config"
+	"github.com/wxtpp/platform/shared/credentials"
+	"github.com/wxtpp/platform/shared/logging"
+	"github.com/wxtpp/platform/shared/tokenstore"
+	"github.com/wxtpp/platform/shared/wxapi"
+	"github.com/wxtpp/platform/shared/wxcrypt"
+)
+
+// Platform is what the handlers share.
+type Platform struct {
+	Config    config.Config
+	Logger    *slog.Logger
+	AWS       aws.Config
+	Store     *tokenstore.Store
+	WeChat    *wxapi.Client
+	Crypter   *wxcrypt.Crypter
+	Component *credentials.Component
+}
+
+// Load reads the configuration (secrets from SSM when SECRETS_PARAMETER_PREFIX is set) and builds the clients.
+func Load(ctx context.Context) (*Platform, error) {
+	log := logging.FromEnv()
+	slog.SetDefault(log)
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	var fetch config.ParameterFetcher
+	if os.Getenv("SECRETS_PARAMETER_PREFIX") != "" {
+		fetch = config.SSMFetcher{Client: ssm.NewFromConfig(awsCfg)}
+	}
+	cfg, err := config.Load(ctx, os.Getenv, fetch)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg, awsCfg, log)
+}
+
+// New builds the Platform from an already loaded configuration (tests and the local stack use it directly).
+func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) (*Platform, error) {
+	var prev []string
+	if cfg.Secrets.EncodingAESKeyPrevious != "" {
+		prev = append(prev, cfg.Secrets.EncodingAESKeyPrevious)
+	}
+	crypter, err := wxcrypt.New(cfg.Secrets.Token, cfg.Secrets.EncodingAESKey, cfg.ComponentAppID, prev...)
+	if err != nil {
+		return nil, fmt.Errorf("message crypto: %w", err)
+	}
+	store := tokenstore.New(NewDynamoDB(awsCfg), cfg.TableName)
+	api := &wxapi.Client{
+		BaseURL: cfg.WechatAPIBase,
+		HTTP:    &http.Client{Transport: http.DefaultTransport},
+		Timeout: 5 * time.Second,
+		Logger:  log,
+	}
+	component := credentials.NewComponent(store, api, cfg.ComponentAppID, cfg.Secrets.ComponentSecret,
+		credentials.Options{Margin: cfg.RefreshMargin})
+	return &Platform{Config: cfg, Logger: log, AWS: awsCfg, Store: store, WeChat: api, Crypter: crypter, Component: component}, nil
+}
+
+// NewDynamoDB builds the DynamoDB client. Against DynamoDB Local (AWS_ENDPOINT_URL_DYNAMODB set) response
+// checksum validation is off: the emulator's answers to failed conditional writes do not match their checksum.
+func NewDynamoDB(cfg aws.Config) *dynamodb.Client {
+	local := os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") != ""
+	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		o.DisableValidateResponseChecksum = local
+	})
+}
