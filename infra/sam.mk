@@ -12,7 +12,7 @@ SAM_GO_BUILD = GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -trimpath -tags la
 # Keep this file from changing the including Makefile's default goal.
 _sam_mk_default_goal := $(.DEFAULT_GOAL)
 
-.PHONY: build-TicketFunction build-AuthRedirectFunction sam-artifacts-dir
+.PHONY: build-TicketFunction build-AuthRedirectFunction build-RefreshFunction sam-artifacts-dir
 
 # Without ARTIFACTS_DIR the binary would land at /bootstrap; fail loudly instead.
 sam-artifacts-dir:
@@ -23,5 +23,8 @@ build-TicketFunction: sam-artifacts-dir
 
 build-AuthRedirectFunction: sam-artifacts-dir
 	$(SAM_GO_BUILD) ./functions/authredirect
+
+build-RefreshFunction: sam-artifacts-dir
+	$(SAM_GO_BUILD) ./functions/refresh
 
 .DEFAULT_GOAL := $(_sam_mk_default_goal)

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/wxtpp/platform/shared/authevents"
+	"github.com/wxtpp/platform/shared/authorization"
 	"github.com/wxtpp/platform/shared/platform"
 )
 
@@ -20,10 +21,11 @@ func main() {
 		os.Exit(1)
 	}
 	h := &authevents.Handler{
-		Crypter:   p.Crypter,
-		Store:     p.Store,
-		Component: p.Component,
-		Logger:    p.Logger,
+		Crypter:        p.Crypter,
+		Store:          p.Store,
+		Component:      p.Component,
+		Authorizations: authorization.New(p.Store, p.Component, p.WeChat),
+		Logger:         p.Logger,
 	}
 	lambda.Start(h.Handle)
 }

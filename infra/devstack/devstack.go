@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,6 +39,7 @@ var Functions = []struct {
 	Routes []localrun.Route
 }{
 	{"ticket", []localrun.Route{{Method: "POST", Path: "/wechat/component/events"}}},
+	{"authredirect", []localrun.Route{{Method: "GET", Path: "/auth/start"}, {Method: "GET", Path: "/auth/callback"}}},
 }
 
 // Options configure the stack. OptionsFromEnv fills them the way `make dev` does.
@@ -47,6 +49,8 @@ type Options struct {
 	BinDir                                 string // built binaries, BinDir/<function>/bootstrap
 	ComponentAppID                         string
 	ComponentSecret, Token, EncodingAESKey string
+	StateSigningKey                        string        // HMAC key of the authorization pages' `state`; "" = random
+	ReturnURLAllowlist                     string        // RETURN_URL_ALLOWLIST for the authorization pages
 	APIBase, MPBase                        string        // WeChat to talk to; empty = start the bundled sandbox
 	TicketInterval                         time.Duration // sandbox ticket pushes (WeChat: 10 min)
 	Table, Queue                           string
@@ -57,22 +61,25 @@ type Options struct {
 }
 
 // OptionsFromEnv reads WECHAT_COMPONENT_APPID, WECHAT_COMPONENT_SECRET, WECHAT_TOKEN, WECHAT_ENCODING_AES_KEY,
-// WECHAT_API_BASE, WECHAT_MP_BASE, DEV_PORT, DEV_TICKET_INTERVAL, LOG_LEVEL. Secrets left unset are generated
-// at random for this run (the sandbox is configured with the same values).
+// WECHAT_API_BASE, WECHAT_MP_BASE, STATE_SIGNING_KEY, DEV_RETURN_URL_ALLOWLIST, DEV_PORT, DEV_TICKET_INTERVAL,
+// LOG_LEVEL. Secrets left unset are generated at random for this run (the sandbox is configured with the same
+// values).
 func OptionsFromEnv(getenv func(string) string) (Options, error) {
 	o := Options{
-		Port:            8080,
-		ComponentAppID:  or(getenv("WECHAT_COMPONENT_APPID"), "wxsandboxcomponent"),
-		ComponentSecret: getenv("WECHAT_COMPONENT_SECRET"),
-		Token:           getenv("WECHAT_TOKEN"),
-		EncodingAESKey:  getenv("WECHAT_ENCODING_AES_KEY"),
-		APIBase:         getenv("WECHAT_API_BASE"),
-		MPBase:          getenv("WECHAT_MP_BASE"),
-		TicketInterval:  10 * time.Minute,
-		Table:           "wxtpp-dev",
-		Queue:           "wxtpp-jobs",
-		Instances:       2,
-		LogLevel:        or(getenv("LOG_LEVEL"), "info"),
+		Port:               8080,
+		ComponentAppID:     or(getenv("WECHAT_COMPONENT_APPID"), "wxsandboxcomponent"),
+		ComponentSecret:    getenv("WECHAT_COMPONENT_SECRET"),
+		Token:              getenv("WECHAT_TOKEN"),
+		EncodingAESKey:     getenv("WECHAT_ENCODING_AES_KEY"),
+		StateSigningKey:    getenv("STATE_SIGNING_KEY"),
+		ReturnURLAllowlist: getenv("DEV_RETURN_URL_ALLOWLIST"),
+		APIBase:            getenv("WECHAT_API_BASE"),
+		MPBase:             getenv("WECHAT_MP_BASE"),
+		TicketInterval:     10 * time.Minute,
+		Table:              "wxtpp-dev",
+		Queue:              "wxtpp-jobs",
+		Instances:          2,
+		LogLevel:           or(getenv("LOG_LEVEL"), "info"),
 	}
 	if v := getenv("DEV_PORT"); v != "" {
 		p, err := strconv.Atoi(v)
@@ -100,6 +107,9 @@ func OptionsFromEnv(getenv func(string) string) (Options, error) {
 	if o.EncodingAESKey == "" {
 		o.EncodingAESKey = RandomEncodingAESKey()
 	}
+	if o.StateSigningKey == "" {
+		o.StateSigningKey = randomString(32)
+	}
 	return o, nil
 }
 
@@ -113,6 +123,7 @@ type Stack struct {
 
 	opts   Options
 	server *http.Server
+	fresh  freshConns
 	stop   chan struct{}
 	wg     sync.WaitGroup
 }
@@ -122,6 +133,9 @@ type Stack struct {
 func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if opts.Logs == nil {
 		opts.Logs = io.Discard
+	}
+	if opts.StateSigningKey == "" {
+		opts.StateSigningKey = randomString(32)
 	}
 	s := &Stack{opts: opts, stop: make(chan struct{})}
 	ok := false
@@ -146,6 +160,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		return nil, fmt.Errorf("listen on DEV_PORT %d: %w", opts.Port, err)
 	}
 	s.URL = "http://" + apiLn.Addr().String()
+	authDomain, _, _ := net.SplitHostPort(apiLn.Addr().String())
 
 	apiBase, mpBase := opts.APIBase, opts.MPBase
 	if apiBase == "" {
@@ -153,7 +168,10 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 			ComponentAppID: opts.ComponentAppID, ComponentSecret: opts.ComponentSecret,
 			Token: opts.Token, EncodingAESKey: opts.EncodingAESKey,
 			PushURL: s.URL + "/wechat/component/events",
-			Logger:  slog.New(slog.NewJSONHandler(&prefixed{"[sandbox] ", opts.Logs}, nil)),
+			// WeChat's 授权发起页域名 check: its login page must be reached by a click on a page of this host
+			// (our /auth/start), and redirect_uri must be under it.
+			AuthDomain: authDomain,
+			Logger:     slog.New(slog.NewJSONHandler(&prefixed{"[sandbox] ", opts.Logs}, nil)),
 		})
 		if err != nil {
 			apiLn.Close()
@@ -182,6 +200,8 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		"WECHAT_COMPONENT_SECRET=" + opts.ComponentSecret,
 		"WECHAT_TOKEN=" + opts.Token,
 		"WECHAT_ENCODING_AES_KEY=" + opts.EncodingAESKey,
+		"STATE_SIGNING_KEY=" + opts.StateSigningKey,
+		"RETURN_URL_ALLOWLIST=" + opts.ReturnURLAllowlist,
 		"WECHAT_API_BASE=" + apiBase,
 		"WECHAT_MP_BASE=" + mpBase,
 		"LOG_LEVEL=" + opts.LogLevel,
@@ -202,7 +222,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/", s.Runner)
 	mux.HandleFunc("GET /_dev/status", s.status)
-	s.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ConnState: s.fresh.track}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -251,8 +271,11 @@ func (s *Stack) Close() error {
 	}
 	var errs []error
 	if s.server != nil {
+		s.fresh.closeAll()
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		errs = append(errs, s.server.Shutdown(ctx))
+		if err := s.server.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("API server did not stop in time, connections closed: %w", err), s.server.Close())
+		}
 		cancel()
 	}
 	if s.Runner != nil {
@@ -269,11 +292,15 @@ func (s *Stack) Close() error {
 func (s *Stack) PrintURLs(w io.Writer) {
 	fmt.Fprintf(w, "\nThe platform is running. Open:\n")
 	fmt.Fprintf(w, "  Status (local only)        %s/_dev/status\n", s.URL)
+	fmt.Fprintf(w, "  Authorize an account (商户授权): %s/auth/start?tenant=demo\n", s.URL)
 	if s.SandboxURL != "" {
 		fmt.Fprintf(w, "  WeChat sandbox             %s/sandbox/\n", s.SandboxURL)
 	}
 	fmt.Fprintf(w, "URLs to give WeChat (Open Platform console, 开发资料):\n")
 	fmt.Fprintf(w, "  授权事件接收URL             %s/wechat/component/events\n", s.URL)
+	if u, err := url.Parse(s.URL); err == nil {
+		fmt.Fprintf(w, "  授权发起页域名              %s\n", u.Hostname())
+	}
 	fmt.Fprintf(w, "Press Ctrl-C to stop everything.\n\n")
 }
 
@@ -343,6 +370,35 @@ func or(v, def string) string {
 		return def
 	}
 	return v
+}
+
+// freshConns remembers connections that have not sent a request yet. Shutdown waits up to five seconds for
+// each of them (browsers open such connections ahead of time), so Close closes them at once.
+type freshConns struct {
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+func (f *freshConns) track(c net.Conn, state http.ConnState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if state == http.StateNew {
+		if f.conns == nil {
+			f.conns = make(map[net.Conn]struct{})
+		}
+		f.conns[c] = struct{}{}
+		return
+	}
+	delete(f.conns, c)
+}
+
+func (f *freshConns) closeAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for c := range f.conns {
+		_ = c.Close()
+		delete(f.conns, c)
+	}
 }
 
 // prefixed writes each line with a prefix, like the runner does for functions.

@@ -2,6 +2,7 @@ package devstack_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -33,7 +34,7 @@ func TestStackComesUpLikeMakeDev(t *testing.T) {
 	}
 	opts.Port = 0
 	opts.BinDir = bin
-	opts.Table = "devstack-" + strings.ReplaceAll(t.Name(), "/", "-")
+	opts.Table = fmt.Sprintf("devstack-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano())
 	opts.AWS = testenv.AWSConfig(t)
 	logs := &strings.Builder{}
 	opts.Logs = &lockedWriter{w: logs}

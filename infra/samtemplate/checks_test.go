@@ -394,12 +394,12 @@ Resources:
       GlobalSecondaryIndexes:
         - IndexName: due
           KeySchema: [{AttributeName: DueShard, KeyType: HASH}, {AttributeName: DueAt, KeyType: RANGE}]
-          Projection: {ProjectionType: KEYS_ONLY}
+          Projection: {ProjectionType: ALL}
       TimeToLiveSpecification: {AttributeName: ExpiresAt, Enabled: true}
 `)
 	problems := checkTable(tpl)
 	for _, want := range []string{
-		"BillingMode", "KeySchema", "attribute DueAt", "index due does not project ALL",
+		"BillingMode", "KeySchema", "attribute DueAt", "index due does not project KEYS_ONLY",
 		"TimeToLiveSpecification", "point-in-time recovery", "SSESpecification", "DeletionPolicy", "UpdateReplacePolicy",
 	} {
 		wantProblem(t, problems, "Table: ", want)

@@ -554,8 +554,8 @@ func checkTable(tpl *Template) []string {
 		if got := keySchema(due.KeySchema); got != "DueShard HASH, DueAt RANGE" {
 			fail("index due has keys %q, want \"DueShard HASH, DueAt RANGE\"", got)
 		}
-		if due.Projection == nil || due.Projection.ProjectionType == nil || *due.Projection.ProjectionType != "ALL" {
-			fail("index due does not project ALL attributes")
+		if due.Projection == nil || due.Projection.ProjectionType == nil || *due.Projection.ProjectionType != "KEYS_ONLY" {
+			fail("index due does not project KEYS_ONLY (the refresher reads only keys from it)")
 		}
 	}
 	if ttl := tbl.TimeToLiveSpecification; ttl == nil || !ttl.Enabled || ttl.AttributeName == nil || *ttl.AttributeName != "PurgeAt" {

@@ -148,3 +148,24 @@ func cloneAccount(a Account) Account {
 	a.Categories = append([]Category(nil), a.Categories...)
 	return a
 }
+
+// GeneratedAccounts returns n synthetic accounts (alternating mini programs and official accounts, appids
+// wx + 16 hex digits derived from the index) for load tests and benchmarks that need many authorizers.
+func GeneratedAccounts(n int) []Account {
+	out := make([]Account, n)
+	for i := range out {
+		a := Account{
+			AppID:    fmt.Sprintf("wx%016x", 0xa000000000000000+uint64(i)),
+			UserName: fmt.Sprintf("gh_%012x", i),
+			NickName: fmt.Sprintf("测试账号 %d", i),
+		}
+		if i%2 == 0 {
+			a.Kind, a.FuncInfo = KindMiniProgram, defaultMiniProgramFuncs
+			a.Categories = []Category{{First: "工具", Second: "效率"}}
+		} else {
+			a.Kind, a.FuncInfo, a.ServiceType = KindOfficialAccount, defaultOfficialAccountFuncs, 2
+		}
+		out[i] = a
+	}
+	return out
+}

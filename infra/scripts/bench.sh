@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
-# `make bench`: the benchmarks behind the figures in ../README.md#measured. Prints medians of 5 runs where the
-# Go benchmark framework is used; integration benchmarks run against the emulators and the sandbox.
+# `make bench`: the benchmarks behind the figures in README.md ("Measured"), printed as they run. The
+# integration benchmarks run against DynamoDB Local and the WeChat sandbox, started for the run.
+#   BENCH_AUTHORIZERS (10000), BENCH_LATENCY (50ms), BENCH_CONCURRENCY (48) tune the refresh benchmark.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-echo "== message crypto (shared/wxcrypt) =="
-go test -run='^$' -bench=. -benchmem -count=5 ./shared/wxcrypt | tee /tmp/wxtpp-bench-crypto.txt | grep -E '^Benchmark' | sort
+
+if [ "${1:-}" != "--inside" ]; then
+  exec "$root/infra/scripts/with-emulators.sh" "$0" --inside
+fi
+
+echo "== message crypto: shared/wxcrypt (5 runs each; compare medians) =="
+go test -run='^$' -bench=. -benchmem -count=5 ./shared/wxcrypt | grep -E '^Benchmark' | sort
 echo
-echo "== local runner: cold start and round trip (infra/localrun) =="
+echo "== local runner: cold start of a Lambda binary and round trip (infra/localrun) =="
 go test -run='^$' -bench=. -benchtime=50x ./infra/localrun | grep -E '^Benchmark'
+echo
+echo "== scheduled refresh: ${BENCH_AUTHORIZERS:-10000} authorizers, ${BENCH_LATENCY:-50ms} WeChat latency (shared/refresher) =="
+go test -run='^$' -bench=ScheduledRefresh -benchtime=1x -timeout 30m ./shared/refresher | grep -E '^Benchmark'

@@ -170,6 +170,24 @@ func (l *leaser) refresh(ctx context.Context, src source) (tokenstore.Credential
 	}
 }
 
+// refreshIfDue makes one attempt at the lease (no waiting) and refreshes if granted.
+func (l *leaser) refreshIfDue(ctx context.Context, src source, dueBefore time.Time) (tokenstore.Credential, bool, error) {
+	cur, granted, err := l.store.AcquireLease(ctx, tokenstore.LeaseRequest{
+		Key: src.key, Owner: l.owner, For: l.opts.LeaseFor, DueBefore: dueBefore, MustExist: src.mustExist,
+	})
+	if err != nil {
+		return tokenstore.Credential{}, false, err
+	}
+	if !granted {
+		if src.mustExist && cur.Status != "" && cur.Status != tokenstore.StatusAuthorized {
+			return tokenstore.Credential{}, false, &NotAuthorizedError{Key: src.key, Status: cur.Status}
+		}
+		return cur, false, nil
+	}
+	c, err := l.refreshHeld(ctx, src, cur)
+	return c, err == nil, err
+}
+
 // refreshHeld runs with the lease held: call WeChat, store the result, give the lease back.
 func (l *leaser) refreshHeld(ctx context.Context, src source, cur tokenstore.Credential) (tokenstore.Credential, error) {
 	f, err := src.fetch(ctx, cur)
@@ -231,8 +249,14 @@ func (l *leaser) invalidate(ctx context.Context, key tokenstore.Key, token strin
 type NotAuthorizedError struct {
 	Key    tokenstore.Key
 	Status string
+	Cause  error // WeChat's answer, when it was the reason
 }
 
 func (e *NotAuthorizedError) Error() string {
+	if e.Cause != nil {
+		return fmt.Sprintf("authorizer %s is %s: %v", e.Key.PK, e.Status, e.Cause)
+	}
 	return fmt.Sprintf("authorizer %s is %s", e.Key.PK, e.Status)
 }
+
+func (e *NotAuthorizedError) Unwrap() error { return e.Cause }

@@ -26,13 +26,15 @@ import (
 
 // Platform is what the handlers share.
 type Platform struct {
-	Config    config.Config
-	Logger    *slog.Logger
-	AWS       aws.Config
-	Store     *tokenstore.Store
-	WeChat    *wxapi.Client
-	Crypter   *wxcrypt.Crypter
-	Component *credentials.Component
+	Config      config.Config
+	Logger      *slog.Logger
+	AWS         aws.Config
+	DB          *dynamodb.Client
+	Store       *tokenstore.Store
+	WeChat      *wxapi.Client
+	Crypter     *wxcrypt.Crypter
+	Component   *credentials.Component
+	Authorizers *credentials.Authorizers
 }
 
 // Load reads the configuration (secrets from SSM when SECRETS_PARAMETER_PREFIX is set) and builds the clients.
@@ -64,16 +66,20 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) (*Platform, err
 	if err != nil {
 		return nil, fmt.Errorf("message crypto: %w", err)
 	}
-	store := tokenstore.New(NewDynamoDB(awsCfg), cfg.TableName)
+	db := NewDynamoDB(awsCfg)
+	store := tokenstore.New(db, cfg.TableName)
 	api := &wxapi.Client{
 		BaseURL: cfg.WechatAPIBase,
 		HTTP:    &http.Client{Transport: http.DefaultTransport},
 		Timeout: 5 * time.Second,
 		Logger:  log,
 	}
-	component := credentials.NewComponent(store, api, cfg.ComponentAppID, cfg.Secrets.ComponentSecret,
-		credentials.Options{Margin: cfg.RefreshMargin})
-	return &Platform{Config: cfg, Logger: log, AWS: awsCfg, Store: store, WeChat: api, Crypter: crypter, Component: component}, nil
+	opts := credentials.Options{Margin: cfg.RefreshMargin}
+	component := credentials.NewComponent(store, api, cfg.ComponentAppID, cfg.Secrets.ComponentSecret, opts)
+	return &Platform{
+		Config: cfg, Logger: log, AWS: awsCfg, DB: db, Store: store, WeChat: api, Crypter: crypter,
+		Component: component, Authorizers: credentials.NewAuthorizers(store, component, api, opts),
+	}, nil
 }
 
 // NewDynamoDB builds the DynamoDB client. Against DynamoDB Local (AWS_ENDPOINT_URL_DYNAMODB set) response

@@ -238,7 +238,10 @@ func (s *Store) CommitToken(ctx context.Context, c Commit) (Credential, error) {
 // the stored one: a token already replaced must not knock out its replacement. It reports whether it did.
 func (s *Store) Invalidate(ctx context.Context, key Key, token string) (bool, error) {
 	cond := expression.Name("AccessToken").Equal(expression.Value(token))
+	// DueAt 0 puts an indexed authorizer at the head of the due index (the refresher takes it next run);
+	// without a DueShard the item is not indexed and DueAt means nothing.
 	upd := expression.Set(expression.Name("ExpiresAt"), expression.Value(0)).
+		Set(expression.Name("DueAt"), expression.Value(0)).
 		Set(expression.Name("UpdatedAt"), expression.Value(s.now().UnixMilli())).
 		Add(expression.Name("Version"), expression.Value(1))
 	_, err := s.update(ctx, key, upd, &cond, types.ReturnValueNone)

@@ -13,7 +13,7 @@ import (
 
 // DueIndex is the sparse global secondary index through which the scheduled refresher finds credentials
 // that expire soon: DueShard (hash) spreads them over a fixed number of partitions, DueAt (range, unix
-// seconds) orders them by expiry. Only authorized accounts carry these attributes.
+// seconds) orders them by expiry. Only authorized accounts carry these attributes; it projects keys only.
 const DueIndex = "due"
 
 // CreateTable creates the table with the same keys, index and TTL as template.yaml (for the local stack and
@@ -38,7 +38,7 @@ func CreateTable(ctx context.Context, db *dynamodb.Client, table string) error {
 				{AttributeName: aws.String("DueShard"), KeyType: types.KeyTypeHash},
 				{AttributeName: aws.String("DueAt"), KeyType: types.KeyTypeRange},
 			},
-			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
 		}},
 	})
 	var inUse *types.ResourceInUseException

@@ -137,7 +137,7 @@ func decrypt[E string | []byte](c *Crypter, msgSignature, timestamp, nonce strin
 	}
 	ct := buf[sigInLen : sigInLen+maxCT]
 	// Decode from the copy already in buf: base64 wants a []byte source and enc may be a string.
-	n, err := base64.StdEncoding.Decode(ct, buf[encOff:encOff+len(enc)])
+	n, err := b64Decode(ct, buf[encOff:encOff+len(enc)])
 	clear(buf[:sigInLen]) // drop the token copy from the array the result aliases
 	if err != nil {
 		return nil, Key{}, newErr(CodeDecodeBase64, "base64 decode error: invalid Encrypt")
@@ -208,7 +208,7 @@ func (c *Crypter) EncryptWith(k Key, msg []byte, timestamp, nonce string) (encry
 		return "", "", err
 	}
 	b64 := buf[len(ct) : len(ct)+base64.StdEncoding.EncodedLen(len(ct))]
-	base64.StdEncoding.Encode(b64, ct)
+	b64Encode(b64, ct)
 	encrypt = string(b64)
 	// The ciphertext and base64 in buf are spent: reuse it for the signature input.
 	sum := msgSum(buf, c.token, timestamp, nonce, encrypt)

@@ -22,8 +22,11 @@ func TestVectorV1(t *testing.T) {
 	if string(msg) != v1Msg {
 		t.Fatalf("Open msg = %q, want %q", msg, v1Msg)
 	}
-	if !k.IsCurrent() {
+	if !k.IsCurrent() || k.String() != "current" {
 		t.Fatalf("key = %v, want current", k)
+	}
+	if c.AppID() != v1AppID {
+		t.Fatalf("AppID = %q", c.AppID())
 	}
 
 	env, err := wxcrypt.ParseEnvelope([]byte(v1Body))

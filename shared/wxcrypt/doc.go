@@ -15,10 +15,13 @@
 // keys still accepted during rotation (the official advice is to try the current key, then the previous
 // one, and to reply with whichever worked: Decrypt returns that Key and EncryptWith/Reply take it).
 //
-// The inbound path (Open) is built to be cheap: the envelope is scanned by hand rather than with
-// encoding/xml (DOCTYPE/ENTITY declarations are rejected, so there is no XXE surface), the signature is
-// computed over one reused buffer, and the ciphertext is decoded and decrypted in place. The AES block
-// cipher of each key is built once in New.
+// Signatures are compared in constant time as lowercase hex, the form WeChat sends.
+//
+// The hot paths are built to be cheap (see TARGETS.md and the benchmarks): the envelope is scanned by
+// hand rather than with encoding/xml (DOCTYPE/ENTITY declarations are rejected, so there is no XXE
+// surface), the AES block cipher of each key is built once in New, and a Decrypt makes one allocation
+// holding the signature input and the ciphertext, which is base64-decoded and CBC-decrypted in place.
+// The returned message aliases that buffer (its capacity is cut to its length).
 //
 // Failures are *Error values carrying the official sample's -400xx code; compare them with errors.Is
 // against the Err* sentinels. No error text ever contains the token, a key or plaintext.

@@ -48,6 +48,7 @@ func TestParseEnvelopeAccepts(t *testing.T) {
 			wxcrypt.Envelope{ToUserName: "u", Encrypt: "e"}},
 		{"nested Encrypt is not the field", `<xml><Video><Encrypt>inner</Encrypt></Video><Encrypt>outer</Encrypt></xml>`,
 			wxcrypt.Envelope{Encrypt: "outer"}},
+		{"comment and PI inside a field", `<xml><Encrypt>a<!-- x --><?pi y?>b</Encrypt></xml>`, wxcrypt.Envelope{Encrypt: "ab"}},
 		{"end tag with space", `<xml><Encrypt >e</Encrypt ></xml >`, wxcrypt.Envelope{Encrypt: "e"}},
 		{"other root name", `<root><Encrypt>e</Encrypt></root>`, wxcrypt.Envelope{Encrypt: "e"}},
 		{"V1 body", v1Body, wxcrypt.Envelope{ToUserName: "gh_10f6c3c3ac5a", Encrypt: v1Body[strings.Index(v1Body, "<Encrypt><![CDATA[")+18 : strings.Index(v1Body, "]]></Encrypt>")]}},

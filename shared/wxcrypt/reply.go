@@ -33,7 +33,7 @@ func (c *Crypter) Reply(k Key, msg []byte, timestamp, nonce string) ([]byte, err
 	out = append(out, open1...)
 	out = out[:len(out)+b64Len]
 	enc := out[len(open1):]
-	base64.StdEncoding.Encode(enc, ct)
+	b64Encode(enc, ct)
 	sum := msgSum(buf, c.token, timestamp, nonce, enc)
 	out = append(out, open2...)
 	out = out[:len(out)+sigLen]

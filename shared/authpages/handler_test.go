@@ -1,0 +1,610 @@
+package authpages_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"html"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wxtpp/platform/infra/localrun"
+	"github.com/wxtpp/platform/infra/sandbox"
+	"github.com/wxtpp/platform/infra/testenv"
+	"github.com/wxtpp/platform/shared/authevents"
+	"github.com/wxtpp/platform/shared/authorization"
+	"github.com/wxtpp/platform/shared/authpages"
+	"github.com/wxtpp/platform/shared/credentials"
+	"github.com/wxtpp/platform/shared/tokenstore"
+	"github.com/wxtpp/platform/shared/wxapi"
+	"github.com/wxtpp/platform/shared/wxcrypt"
+)
+
+const (
+	stateKey = "state-signing-key-for-tests-0123456789"
+	miniApp  = "wx5a1c0e8d2b7f3a01" // sandbox mini program 鲜果时光小店
+	offAcct  = "wx3f6a8c1e2b9d4a04" // sandbox official account (服务号) 鲜果时光
+)
+
+// env is the pages served through the API Gateway adapter over real HTTP, backed by DynamoDB Local and the
+// sandbox over real HTTP.
+type env struct {
+	store  *tokenstore.Store
+	wx     *sandbox.Sandbox
+	url    string // the pages' base URL
+	logs   *syncBuffer
+	offset atomic.Int64 // the pages' clock skew, to age a state without sleeping
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type options struct {
+	push      bool // wire the sandbox's pushes to the ticket URL, so `authorized` races the callback
+	allowlist []string
+}
+
+func newEnv(t *testing.T, o options) *env {
+	t.Helper()
+	db := testenv.DynamoDB(t)
+	e := &env{store: tokenstore.New(db, testenv.Table(t, db)), logs: &syncBuffer{}}
+	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+
+	pages := httptest.NewUnstartedServer(nil)
+	pagesURL := "http://" + pages.Listener.Addr().String()
+	var events *httptest.Server
+	wx, base := testenv.Sandbox(t, func(c *sandbox.Config) {
+		c.Logger = log.With("component", "sandbox")
+		if o.push {
+			events = httptest.NewUnstartedServer(nil)
+			c.PushURL = "http://" + events.Listener.Addr().String() + "/wechat/component/events"
+		}
+	})
+	e.wx = wx
+	api := &wxapi.Client{BaseURL: base, Timeout: 5 * time.Second, Backoff: 5 * time.Millisecond, Logger: log}
+	component := credentials.NewComponent(e.store, api, testenv.ComponentAppID, testenv.ComponentSecret, credentials.Options{})
+	svc := authorization.New(e.store, component, api)
+
+	if o.push {
+		crypter, err := wxcrypt.New(testenv.Token, testenv.EncodingAESKey, testenv.ComponentAppID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Another Lambda instance: its own Service (its own claim owner).
+		ticket := &authevents.Handler{Crypter: crypter, Store: e.store, Logger: log,
+			Authorizations: authorization.New(e.store, component, api)}
+		events.Config.Handler = localrun.HTTPHandler(ticket.Handle)
+		events.Start()
+		t.Cleanup(events.Close)
+	}
+	// A ticket stored as the ticket URL would store it.
+	tk, err := wx.PushTicket(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.push {
+		if _, err := e.store.PutTicket(context.Background(), testenv.ComponentAppID, tk, time.Now().Unix()); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	h, err := authpages.New(authpages.Handler{
+		Service: svc, Store: e.store, ComponentAppID: testenv.ComponentAppID,
+		PublicBaseURL: pagesURL, MPBase: base, StateKey: []byte(stateKey),
+		ReturnAllowlist: o.allowlist, Logger: log,
+		Now: func() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages.Config.Handler = localrun.HTTPHandler(h.Handle)
+	pages.Start()
+	t.Cleanup(pages.Close)
+	e.url = pagesURL
+	return e
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func get(t *testing.T, u string) response {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{resp.StatusCode, resp.Header, string(b)}
+}
+
+// link is the href of the element with id, unescaped and parsed.
+func link(t *testing.T, page, id string) *url.URL {
+	t.Helper()
+	m := regexp.MustCompile(`id="` + id + `" href="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no link #%s on the page:\n%s", id, page)
+	}
+	u, err := url.Parse(html.UnescapeString(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// text is the text content of the element with id (tags stripped, entities unescaped).
+func text(page, id string) (string, bool) {
+	m := regexp.MustCompile(`(?s)id="` + id + `"[^>]*>(.*?)</(div|ul|dd|a)>`).FindStringSubmatch(page)
+	if m == nil {
+		return "", false
+	}
+	return html.UnescapeString(regexp.MustCompile(`<[^>]+>`).ReplaceAllString(m[1], " ")), true
+}
+
+// begin renders the start page and returns the PC link's pre_auth_code and redirect_uri.
+func (e *env) begin(t *testing.T, query string) (pre string, redirect *url.URL, page response) {
+	t.Helper()
+	page = get(t, e.url+"/auth/start?"+query)
+	if page.status != 200 {
+		t.Fatalf("start page: HTTP %d\n%s", page.status, page.body)
+	}
+	pc := link(t, page.body, "authorize-pc").Query()
+	redirect, err := url.Parse(pc.Get("redirect_uri"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pc.Get("pre_auth_code"), redirect, page
+}
+
+// authorize does what the merchant's click on the sandbox's Authorize button does and returns the auth_code.
+func (e *env) authorize(t *testing.T, appid, pre string) string {
+	t.Helper()
+	code, err := e.wx.Authorize(context.Background(), appid, pre)
+	if err != nil {
+		t.Fatalf("sandbox authorize: %v", err)
+	}
+	return code
+}
+
+func callbackURL(redirect *url.URL, code string) string {
+	u := *redirect
+	q := u.Query()
+	if code != "" {
+		q.Set("auth_code", code)
+		q.Set("expires_in", "600")
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func (e *env) mustNotBeStored(t *testing.T, appid string) {
+	t.Helper()
+	if a, err := e.store.Authorizer(context.Background(), appid); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("authorizer %s stored (%+v, %v), want nothing", appid, a, err)
+	}
+}
+
+// secretsAbsent checks that neither the page nor the logs show the key, a token or the code.
+func (e *env) secretsAbsent(t *testing.T, page string, secrets ...string) {
+	t.Helper()
+	logs := e.logs.String()
+	for _, s := range append(secrets, stateKey) {
+		if s == "" {
+			continue
+		}
+		if strings.Contains(page, s) {
+			t.Errorf("the page shows a secret (%d chars)", len(s))
+		}
+		if strings.Contains(logs, s) {
+			t.Errorf("the logs show a secret (%d chars)", len(s))
+		}
+	}
+}
+
+func TestMiniProgramAuthorizationIsStoredAndShown(t *testing.T) {
+	e := newEnv(t, options{})
+	ctx := context.Background()
+	pre, redirect, start := e.begin(t, "tenant=t1&auth_type=2")
+
+	// The start page: headers, both links, the redirect back to us with a state.
+	for k, v := range map[string]string{
+		"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+		"Referrer-Policy": "strict-origin-when-cross-origin",
+	} {
+		if got := start.header.Get(k); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	csp := start.header.Get("Content-Security-Policy")
+	for _, d := range []string{"default-src 'none'", "img-src http: https: data:", "style-src 'unsafe-inline'", "frame-ancestors 'none'"} {
+		if !strings.Contains(csp, d) {
+			t.Errorf("CSP %q lacks %q", csp, d)
+		}
+	}
+	pc := link(t, start.body, "authorize-pc")
+	if pc.Path != "/cgi-bin/componentloginpage" || pc.Query().Get("component_appid") != testenv.ComponentAppID ||
+		pc.Query().Get("auth_type") != "2" || pre == "" {
+		t.Fatalf("PC link %s", pc)
+	}
+	if redirect.String() != e.url+"/auth/callback?state="+url.QueryEscape(redirect.Query().Get("state")) {
+		t.Fatalf("redirect_uri %s", redirect)
+	}
+	mobile := link(t, start.body, "authorize-mobile")
+	mq := mobile.Query()
+	if mobile.Path != "/safe/bindcomponent" || mobile.Fragment != "wechat_redirect" || mq.Get("action") != "bindcomponent" ||
+		mq.Get("no_scan") != "1" || mq.Get("pre_auth_code") != pre || mq.Get("redirect_uri") != redirect.String() ||
+		mq.Get("auth_type") != "2" || mq.Get("component_appid") != testenv.ComponentAppID {
+		t.Fatalf("mobile link %s", mobile)
+	}
+	for _, want := range []string{"授权您的小程序", "Authorize a mini program", "t1"} {
+		if !strings.Contains(start.body, want) {
+			t.Errorf("start page lacks %q", want)
+		}
+	}
+
+	code := e.authorize(t, miniApp, pre)
+	res := get(t, callbackURL(redirect, code))
+	if res.status != 200 {
+		t.Fatalf("callback: HTTP %d\n%s", res.status, res.body)
+	}
+	a, err := e.store.Authorizer(ctx, miniApp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Tenant != "t1" || a.Kind != tokenstore.KindMiniProgram || a.Status != tokenstore.StatusAuthorized ||
+		a.AccessToken == "" || a.RefreshToken != e.wx.RefreshToken(miniApp) ||
+		!slices.Equal(a.PermissionSets, []int{17, 18, 19, 20, 21, 25}) || a.Info.NickName != "鲜果时光小店" {
+		t.Fatalf("stored authorizer %+v", a)
+	}
+	if name, _ := text(res.body, "account-name"); strings.TrimSpace(name) != "鲜果时光小店" {
+		t.Errorf("account-name %q", name)
+	}
+	if kind, _ := text(res.body, "account-kind"); !strings.Contains(kind, "小程序") || !strings.Contains(kind, "Mini Program") {
+		t.Errorf("account-kind %q", kind)
+	}
+	perms, _ := text(res.body, "permission-sets")
+	for _, want := range []string{"帐号管理（小程序）", "开发管理与数据分析（小程序）", "Development management and data analysis",
+		"客服消息管理（小程序）", "微信登录（小程序）", "数据分析（小程序）", "开放平台帐号管理（小程序）"} {
+		if !strings.Contains(perms, want) {
+			t.Errorf("permission-sets lacks %q: %q", want, perms)
+		}
+	}
+	if !strings.Contains(res.body, "/sandbox/avatar/"+miniApp+".svg") {
+		t.Error("result page lacks the avatar")
+	}
+	if _, ok := text(res.body, "continue"); ok {
+		t.Error("continue link without a return_url")
+	}
+	if res.header.Get("Content-Security-Policy") != csp || res.header.Get("Cache-Control") != "no-store" {
+		t.Error("result page headers differ from the start page's")
+	}
+	e.secretsAbsent(t, start.body+res.body, a.AccessToken, a.RefreshToken)
+	e.secretsAbsent(t, res.body, code)
+	if logs := e.logs.String(); strings.Contains(logs, code) || strings.Contains(logs, redirect.Query().Get("state")) {
+		t.Error("the logs show the auth_code or the state")
+	}
+	if !strings.Contains(e.logs.String(), `"request_id"`) {
+		t.Error("logs lack the request id")
+	}
+}
+
+func TestPushFirstThenCallbackBindsTheTenant(t *testing.T) {
+	e := newEnv(t, options{push: true})
+	pre, redirect, _ := e.begin(t, "tenant=t2&auth_type=1")
+	// Authorize pushes `authorized` synchronously: the ticket URL exchanges the code before the redirect.
+	code := e.authorize(t, offAcct, pre)
+	before, err := e.store.Authorizer(context.Background(), offAcct)
+	if err != nil || before.Tenant != "" {
+		t.Fatalf("after the push: %+v, %v; want stored without a tenant", before, err)
+	}
+	res := get(t, callbackURL(redirect, code))
+	if res.status != 200 {
+		t.Fatalf("callback: HTTP %d\n%s", res.status, res.body)
+	}
+	a, err := e.store.Authorizer(context.Background(), offAcct)
+	if err != nil || a.Tenant != "t2" || a.Kind != tokenstore.KindOfficialAccount || a.RefreshToken != before.RefreshToken {
+		t.Fatalf("after the callback: %+v, %v", a, err)
+	}
+	if n := e.wx.Calls("api_query_auth"); n != 1 {
+		t.Fatalf("api_query_auth called %d times, want 1", n)
+	}
+	kind, _ := text(res.body, "account-kind")
+	if !strings.Contains(kind, "公众号") || !strings.Contains(kind, "服务号") {
+		t.Errorf("account-kind %q", kind)
+	}
+	perms, _ := text(res.body, "permission-sets")
+	for _, want := range []string{"消息管理", "Message management", "自定义菜单", "Custom menu", "开放平台帐号管理"} {
+		if !strings.Contains(perms, want) {
+			t.Errorf("permission-sets lacks %q", want)
+		}
+	}
+	e.secretsAbsent(t, res.body, a.AccessToken, a.RefreshToken, code)
+}
+
+func TestBadCallbacksAre400AndStoreNothing(t *testing.T) {
+	e := newEnv(t, options{})
+	pre, redirect, _ := e.begin(t, "tenant=t1")
+	code := e.authorize(t, miniApp, pre)
+	state := redirect.Query().Get("state")
+	st, err := authpages.VerifyState([]byte(stateKey), state, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	withState := func(s string) *url.URL {
+		u := *redirect
+		u.RawQuery = url.Values{"state": {s}}.Encode()
+		return &u
+	}
+	forged := st
+	forged.Tenant = "attacker"
+	otherKeyState, _ := authpages.SignState([]byte("another-key-another-key-another"), forged)
+	_, ourSig, _ := strings.Cut(state, ".")
+	forgedBody, _, _ := strings.Cut(otherKeyState, ".")
+
+	cases := []struct {
+		name   string
+		url    string
+		age    time.Duration
+		wantZH string
+	}{
+		{"state re-signed with another key", callbackURL(withState(otherKeyState), code), 0, "授权链接无效"},
+		{"payload tampered, signature kept", callbackURL(withState(forgedBody+"."+ourSig), code), 0, "授权链接无效"},
+		{"garbage state", callbackURL(withState("nonsense"), code), 0, "授权链接无效"},
+		{"expired state", callbackURL(redirect, code), authpages.DefaultStateTTL + time.Minute, "已过期"},
+		{"missing auth_code", callbackURL(redirect, ""), 0, "缺少授权码"},
+		{"missing state", e.url + "/auth/callback?" + url.Values{"auth_code": {code}}.Encode(), 0, "缺少 state"},
+		{"state given twice", callbackURL(redirect, code) + "&state=" + url.QueryEscape(state), 0, "参数无效"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e.offset.Store(int64(tc.age))
+			defer e.offset.Store(0)
+			res := get(t, tc.url)
+			if res.status != 400 {
+				t.Fatalf("HTTP %d, want 400\n%s", res.status, res.body)
+			}
+			if !strings.Contains(res.body, tc.wantZH) || !strings.Contains(res.body, `id="error"`) {
+				t.Fatalf("error page lacks %q:\n%s", tc.wantZH, res.body)
+			}
+			if strings.Contains(res.body, "attacker") {
+				t.Fatal("a forged tenant was rendered")
+			}
+			e.mustNotBeStored(t, miniApp)
+		})
+	}
+	if n := e.wx.Calls("api_query_auth"); n != 0 {
+		t.Fatalf("bad callbacks made %d api_query_auth calls", n)
+	}
+	// None of them spent the state or the code: the real callback still works.
+	if res := get(t, callbackURL(redirect, code)); res.status != 200 {
+		t.Fatalf("genuine callback after the bad ones: HTTP %d\n%s", res.status, res.body)
+	}
+	if a, err := e.store.Authorizer(context.Background(), miniApp); err != nil || a.Tenant != "t1" {
+		t.Fatalf("stored %+v, %v", a, err)
+	}
+}
+
+func TestReplayedStateIsRefusedAndChangesNothing(t *testing.T) {
+	e := newEnv(t, options{})
+	ctx := context.Background()
+	pre, redirect, _ := e.begin(t, "tenant=t1")
+	code := e.authorize(t, miniApp, pre)
+	if res := get(t, callbackURL(redirect, code)); res.status != 200 {
+		t.Fatalf("first callback: HTTP %d", res.status)
+	}
+	first, err := e.store.Authorizer(ctx, miniApp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := e.wx.Calls("api_query_auth")
+
+	res := get(t, callbackURL(redirect, code))
+	if res.status != 400 || !strings.Contains(res.body, "已使用过") {
+		t.Fatalf("replay: HTTP %d\n%s", res.status, res.body)
+	}
+	// The same state with a fresh, valid code of another account is refused too.
+	pre2, _, _ := e.begin(t, "tenant=t9")
+	code2 := e.authorize(t, offAcct, pre2)
+	if res := get(t, callbackURL(redirect, code2)); res.status != 400 {
+		t.Fatalf("replay with another code: HTTP %d", res.status)
+	}
+	e.mustNotBeStored(t, offAcct)
+	after, err := e.store.Authorizer(ctx, miniApp)
+	if err != nil || after.Version != first.Version || after.Tenant != "t1" {
+		t.Fatalf("replay changed the authorizer: %+v -> %+v (%v)", first, after, err)
+	}
+	if n := e.wx.Calls("api_query_auth"); n != calls {
+		t.Fatalf("replays called api_query_auth %d more times", n-calls)
+	}
+	// The error page offers a fresh start for the same tenant.
+	if l := link(t, res.body, "restart"); l.Path != "/auth/start" || l.Query().Get("tenant") != "t1" {
+		t.Fatalf("restart link %s", l)
+	}
+}
+
+func TestWeChatRefusingTheCodeShowsAnErrorAndStoresNothing(t *testing.T) {
+	e := newEnv(t, options{})
+	pre, redirect, _ := e.begin(t, "tenant=t1")
+	code := e.authorize(t, miniApp, pre)
+	e.wx.SetFault("api_query_auth", sandbox.Fault{ErrCode: 61010, ErrRate: 1})
+	res := get(t, callbackURL(redirect, code))
+	if res.status != 400 || !strings.Contains(res.body, "授权码无效或已过期") || !strings.Contains(res.body, "invalid or has expired") {
+		t.Fatalf("HTTP %d\n%s", res.status, res.body)
+	}
+	e.mustNotBeStored(t, miniApp)
+	e.secretsAbsent(t, res.body, code)
+}
+
+func TestWeChatBusyIs502AndStoresNothing(t *testing.T) {
+	e := newEnv(t, options{})
+	pre, redirect, _ := e.begin(t, "tenant=t1")
+	code := e.authorize(t, miniApp, pre)
+	e.wx.SetFault("api_query_auth", sandbox.Fault{BusyRate: 1})
+	res := get(t, callbackURL(redirect, code))
+	if res.status != 502 || !strings.Contains(res.body, "微信服务暂时不可用") {
+		t.Fatalf("HTTP %d\n%s", res.status, res.body)
+	}
+	e.mustNotBeStored(t, miniApp)
+
+	// The start page too: no pre_auth_code, no page with a dead link.
+	e.wx.SetFault("*", sandbox.Fault{BusyRate: 1})
+	e.wx.SetFault("api_query_auth", sandbox.Fault{})
+	// A cached pre_auth_code would still be served; the one above was used (Complete forgets it).
+	start := get(t, e.url+"/auth/start?tenant=t1")
+	if start.status != 502 || strings.Contains(start.body, `id="authorize-pc"`) {
+		t.Fatalf("start with WeChat busy: HTTP %d\n%s", start.status, start.body)
+	}
+}
+
+func TestReturnURLAllowList(t *testing.T) {
+	e := newEnv(t, options{allowlist: []string{"https://shop.example.com/after-auth/", "http://127.0.0.1:9000"}})
+
+	for _, bad := range []string{
+		"https://evil.example.net/after-auth/", "https://shop.example.com/other", "http://shop.example.com/after-auth/",
+		"javascript:alert(document.domain)", "https://shop.example.com/after-auth/../admin",
+	} {
+		res := get(t, e.url+"/auth/start?"+url.Values{"tenant": {"t1"}, "return_url": {bad}}.Encode())
+		if res.status != 400 || !strings.Contains(res.body, "不在平台允许的列表中") {
+			t.Fatalf("return_url %q: HTTP %d\n%s", bad, res.status, res.body)
+		}
+		if strings.Contains(res.body, "evil") || strings.Contains(res.body, "javascript") || strings.Contains(res.body, `id="authorize-pc"`) {
+			t.Fatalf("refused return_url %q rendered", bad)
+		}
+	}
+
+	ret := "https://shop.example.com/after-auth/done?tenant=t1"
+	pre, redirect, _ := e.begin(t, url.Values{"tenant": {"t1"}, "return_url": {ret}}.Encode())
+	code := e.authorize(t, miniApp, pre)
+	res := get(t, callbackURL(redirect, code))
+	if res.status != 200 {
+		t.Fatalf("callback: HTTP %d\n%s", res.status, res.body)
+	}
+	c := link(t, res.body, "continue")
+	q := c.Query()
+	if c.Scheme != "https" || c.Host != "shop.example.com" || c.Path != "/after-auth/done" ||
+		q.Get("authorizer_appid") != miniApp || q.Get("status") != "authorized" || q.Get("tenant") != "t1" {
+		t.Fatalf("continue link %s", c)
+	}
+	if strings.Contains(res.body, `http-equiv="refresh"`) || strings.Contains(res.body, "<script") {
+		t.Fatal("the result page redirects by itself")
+	}
+}
+
+func TestStartValidatesItsInput(t *testing.T) {
+	e := newEnv(t, options{})
+	for _, q := range []string{
+		"", "tenant=", "tenant=" + strings.Repeat("a", 65), "tenant=a%20b", "tenant=%3Cscript%3E", "tenant=t1&auth_type=4",
+		"tenant=t1&auth_type=x", "tenant=t1&biz_appid=wx123", "tenant=t1&biz_appid=gh_0123456789abcdef",
+		"tenant=t1&tenant=t2", "tenant=t1;x",
+	} {
+		res := get(t, e.url+"/auth/start?"+q)
+		if res.status != 400 || strings.Contains(res.body, `id="authorize-pc"`) || strings.Contains(res.body, "<script>") {
+			t.Errorf("query %q: HTTP %d", q, res.status)
+		}
+	}
+	if n := e.wx.Calls("api_create_preauthcode"); n != 0 {
+		t.Fatalf("refused requests fetched %d pre_auth_codes", n)
+	}
+	// A valid biz_appid goes into both links.
+	_, _, page := e.begin(t, "tenant=t1.shop-2_x&biz_appid="+offAcct)
+	for _, id := range []string{"authorize-pc", "authorize-mobile"} {
+		if got := link(t, page.body, id).Query().Get("biz_appid"); got != offAcct {
+			t.Errorf("%s biz_appid %q", id, got)
+		}
+	}
+	if res := get(t, e.url+"/auth/elsewhere"); res.status != 404 || !strings.Contains(res.body, `id="error"`) {
+		t.Errorf("unknown path: HTTP %d", res.status)
+	}
+	resp, err := http.Post(e.url+"/auth/start?tenant=t1", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET" {
+		t.Errorf("POST: HTTP %d, Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+}
+
+func TestPreAuthCodeIsReusedUntilUsed(t *testing.T) {
+	e := newEnv(t, options{})
+	pre1, r1, _ := e.begin(t, "tenant=t1")
+	pre2, r2, _ := e.begin(t, "tenant=t2")
+	if pre1 != pre2 || e.wx.Calls("api_create_preauthcode") != 1 {
+		t.Fatalf("two renders: codes %q %q, %d api_create_preauthcode calls", pre1, pre2, e.wx.Calls("api_create_preauthcode"))
+	}
+	if r1.Query().Get("state") == r2.Query().Get("state") {
+		t.Fatal("two renders share a state")
+	}
+	code := e.authorize(t, miniApp, pre1)
+	if res := get(t, callbackURL(r1, code)); res.status != 200 {
+		t.Fatalf("callback: HTTP %d", res.status)
+	}
+	// The used code is not offered again.
+	if pre3, _, _ := e.begin(t, "tenant=t3"); pre3 == pre1 {
+		t.Fatal("a used pre_auth_code was offered again")
+	}
+}
+
+func TestNewRefusesAShortOrMissingStateKey(t *testing.T) {
+	store := tokenstore.New(nil, "unused")
+	base := authpages.Handler{
+		Service: authorization.New(store, nil, nil), Store: store, ComponentAppID: "wxcomponent",
+		PublicBaseURL: "https://api.example.com", MPBase: "https://mp.weixin.qq.com",
+	}
+	for _, key := range []string{"", "fifteen-bytes!!"} {
+		h := base
+		h.StateKey = []byte(key)
+		if _, err := authpages.New(h); err == nil || !strings.Contains(err.Error(), "STATE_SIGNING_KEY") {
+			t.Errorf("%d-byte key: %v", len(key), err)
+		}
+	}
+	h := base
+	h.StateKey = []byte("sixteen-bytes!!!")
+	if _, err := authpages.New(h); err != nil {
+		t.Fatalf("16-byte key refused: %v", err)
+	}
+	h.ReturnAllowlist = []string{"http://shop.example.com"}
+	if _, err := authpages.New(h); err == nil {
+		t.Error("an http allow-list entry was accepted")
+	}
+	// A handler built without New still refuses to serve with a short key, and says so without the key.
+	bad := base
+	bad.StateKey = []byte("short")
+	bad.Logger = slog.New(slog.DiscardHandler)
+	srv := httptest.NewServer(localrun.HTTPHandler(bad.Handle))
+	defer srv.Close()
+	res := get(t, srv.URL+"/auth/start?tenant=t1")
+	if res.status != 500 || strings.Contains(res.body, "short") {
+		t.Fatalf("misconfigured handler: HTTP %d\n%s", res.status, res.body)
+	}
+}

@@ -1,0 +1,184 @@
+package authpages
+
+import (
+	"bytes"
+	"html/template"
+	"net/http"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// Response headers of every page. The CSP lets nothing load but inline styles and the account's avatar
+// (WeChat's head_img); Referrer-Policy keeps the origin on the click to WeChat, whose login page checks that
+// the Referer is under the platform's 授权发起页域名.
+var pageHeaders = map[string]string{
+	"Content-Type":            "text/html; charset=utf-8",
+	"Cache-Control":           "no-store",
+	"X-Content-Type-Options":  "nosniff",
+	"Content-Security-Policy": "default-src 'none'; img-src http: https: data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+	"Referrer-Policy":         "strict-origin-when-cross-origin",
+}
+
+type startView struct {
+	Tenant         string
+	KindZH, KindEN string
+	BizAppID       string
+	PCURL          string // componentloginpage
+	MobileURL      string // bindcomponent, #wechat_redirect
+	Minutes        int    // how long the link works
+}
+
+type resultView struct {
+	Name, AppID, Avatar string
+	KindZH, KindEN      string
+	Principal           string
+	Tenant              string
+	Permissions         []permissionSet
+	ContinueURL         string
+}
+
+type errorView struct {
+	Status     int
+	ZH, EN     string
+	RestartURL string
+	RequestID  string
+}
+
+func render(status int, name string, data any) events.APIGatewayV2HTTPResponse {
+	var buf bytes.Buffer
+	if err := pages.ExecuteTemplate(&buf, name, data); err != nil {
+		// Templates are fixed and tested; this is a programming error, not input.
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString("<!doctype html><title>Error</title><p>内部错误 Internal error</p>")
+	}
+	h := make(map[string]string, len(pageHeaders))
+	for k, v := range pageHeaders {
+		h[k] = v
+	}
+	return events.APIGatewayV2HTTPResponse{StatusCode: status, Headers: h, Body: buf.String()}
+}
+
+var pages = template.Must(template.New("pages").Parse(pageTemplates))
+
+const pageTemplates = `
+{{define "head"}}<!DOCTYPE html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="robots" content="noindex">
+<title>{{.}}</title>
+<style>
+*{box-sizing:border-box}
+html{-webkit-text-size-adjust:100%}
+body{margin:0;background:#f4f5f7;color:#1f2329;font:15px/1.6 -apple-system,BlinkMacSystemFont,"PingFang SC","Hiragino Sans GB","Microsoft YaHei","Noto Sans CJK SC","Noto Sans SC","Segoe UI",Roboto,sans-serif}
+.top{background:#fff;border-bottom:1px solid #e6e8eb}
+.top .wrap{display:flex;align-items:center;gap:10px;padding:14px 20px;font-weight:600;font-size:15px}
+.mark{width:22px;height:22px;border-radius:6px;background:#07c160;display:inline-block;flex:none}
+.top small{color:#8a8f99;font-weight:400}
+.wrap{max-width:640px;margin:0 auto}
+main.wrap{padding:28px 16px 40px}
+.card{background:#fff;border-radius:12px;padding:28px;box-shadow:0 1px 3px rgba(16,24,40,.06),0 1px 2px rgba(16,24,40,.04)}
+h1{font-size:22px;line-height:1.35;margin:0}
+h1 .en,h2 .en{display:block;font-size:14px;font-weight:400;color:#8a8f99;margin-top:2px}
+h2{font-size:16px;margin:26px 0 10px}
+p{margin:12px 0}
+.en{color:#646a73}
+.lead{color:#3b4048;margin-bottom:4px}
+p.en{font-size:14px;margin-top:0}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:6px 16px;margin:20px 0;padding:14px 16px;background:#f7f8fa;border-radius:8px;font-size:14px}
+dt{color:#646a73}
+dd{margin:0;word-break:break-all}
+.actions{display:flex;flex-direction:column;gap:12px;margin:24px 0 8px}
+.btn{display:block;text-align:center;text-decoration:none;border-radius:8px;padding:12px 18px;font-size:16px;font-weight:600;border:1px solid transparent}
+.btn small{display:block;font-size:13px;font-weight:400;opacity:.9}
+.primary{background:#07c160;color:#fff}
+.primary:hover{background:#06ad56}
+.secondary{background:#fff;color:#07a252;border-color:#b7ebcd}
+.secondary:hover{background:#f0fbf5}
+ol.steps{margin:22px 0 0;padding:0;list-style:none;counter-reset:s}
+ol.steps li{counter-increment:s;position:relative;padding:0 0 12px 34px;font-size:14px}
+ol.steps li .en{display:block;font-size:13px}
+ol.steps li::before{content:counter(s);position:absolute;left:0;top:1px;width:22px;height:22px;border-radius:50%;background:#e8f8ef;color:#07a252;font-size:12px;font-weight:600;text-align:center;line-height:22px}
+.note{font-size:13px;color:#8a8f99;margin-top:18px}
+.status{width:48px;height:48px;border-radius:50%;display:flex;align-items:center;justify-content:center;color:#fff;font-size:26px;font-weight:700;margin-bottom:14px}
+.ok{background:#07c160}.bad{background:#f54a45}
+.account{display:flex;align-items:center;gap:16px;margin:22px 0 6px;padding:16px;border:1px solid #e6e8eb;border-radius:10px}
+.account img{width:64px;height:64px;border-radius:50%;flex:none;background:#f0f1f3;object-fit:cover}
+.account .name{font-size:18px;font-weight:600;word-break:break-all}
+.badge{display:inline-block;background:#e8f8ef;color:#07a252;border-radius:4px;padding:1px 8px;font-size:13px;margin:4px 0}
+.meta{font-size:13px;color:#646a73;word-break:break-all}
+ul.perms{list-style:none;margin:0;padding:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(250px,1fr));gap:8px}
+ul.perms li{background:#f7f8fa;border-radius:8px;padding:8px 12px;font-size:14px}
+ul.perms li .en{display:block;font-size:12px}
+.error-msg{background:#fef1f1;border-left:4px solid #f54a45;border-radius:6px;padding:12px 16px;margin:18px 0}
+footer{text-align:center;font-size:12px;color:#a0a5ad;margin-top:20px}
+@media (max-width:480px){.card{padding:20px 18px}h1{font-size:20px}dl{grid-template-columns:1fr;gap:0}dd{margin-bottom:6px}
+#authorize-mobile{order:-1;background:#07c160;color:#fff}#authorize-pc{background:#fff;color:#07a252;border-color:#b7ebcd}}
+</style></head>
+<body><header class="top"><div class="wrap"><span class="mark"></span>帐号授权 <small>Account authorization</small></div></header>
+<main class="wrap">{{end}}
+
+{{define "foot"}}<footer>授权由微信开放平台完成，本平台不会获取您的微信密码。<br>Authorization happens on WeChat's Open Platform; this platform never sees your WeChat password.</footer>
+</main></body></html>{{end}}
+
+{{define "start"}}{{template "head" "授权 · Authorize"}}
+<section class="card">
+<h1>授权您的{{.KindZH}}<span class="en">Authorize {{.KindEN}}</span></h1>
+<p class="lead">授权后，本平台可代您管理该帐号（如消息回复、菜单、小程序代码提交与发布）。您可随时在微信公众平台取消授权。</p>
+<p class="en">Once authorized, this platform manages the account on your behalf (replies, menus, mini-program code releases). You can cancel the authorization at any time on the WeChat Official Accounts Platform.</p>
+<dl>
+<dt>商户 Merchant</dt><dd id="tenant">{{.Tenant}}</dd>
+<dt>可授权帐号 Accounts</dt><dd>{{.KindZH}} · {{.KindEN}}</dd>
+{{if .BizAppID}}<dt>指定帐号 Account</dt><dd>{{.BizAppID}}</dd>{{end}}
+</dl>
+<div class="actions">
+<a class="btn primary" id="authorize-pc" href="{{.PCURL}}">使用电脑扫码授权<small>Authorize on a computer (scan the QR code)</small></a>
+<a class="btn secondary" id="authorize-mobile" href="{{.MobileURL}}">在微信中授权<small>Authorize inside WeChat on your phone</small></a>
+</div>
+<ol class="steps">
+<li>点击上方按钮，使用帐号管理员的微信扫码或确认。<span class="en">Click a button above; the account administrator scans or confirms with WeChat.</span></li>
+<li>选择帐号并确认授予的权限。<span class="en">Choose the account and confirm the permissions.</span></li>
+<li>完成后自动返回，查看授权结果。<span class="en">You come back here to see the result.</span></li>
+</ol>
+<p class="note">此授权链接 {{.Minutes}} 分钟内有效，过期请刷新本页面。<br>This link works for {{.Minutes}} minutes; refresh this page if it has expired.</p>
+</section>
+{{template "foot"}}{{end}}
+
+{{define "result"}}{{template "head" "授权成功 · Authorized"}}
+<section class="card">
+<div class="status ok">✓</div>
+<h1>授权成功<span class="en">Authorization complete</span></h1>
+<div class="account">
+{{if .Avatar}}<img src="{{.Avatar}}" alt="" referrerpolicy="no-referrer" width="64" height="64">{{end}}
+<div>
+<div class="name" id="account-name">{{.Name}}</div>
+<div class="badge" id="account-kind">{{.KindZH}} · {{.KindEN}}</div>
+<div class="meta">AppID {{.AppID}}{{if .Principal}} · {{.Principal}}{{end}}</div>
+</div>
+</div>
+<dl>
+<dt>商户 Merchant</dt><dd id="tenant">{{.Tenant}}</dd>
+</dl>
+<h2>已授予的权限<span class="en">Granted permissions</span></h2>
+<ul class="perms" id="permission-sets">
+{{range .Permissions}}<li data-id="{{.ID}}">{{.ZH}}<span class="en">{{.EN}}</span></li>
+{{else}}<li>无 None</li>{{end}}
+</ul>
+{{if .ContinueURL}}<div class="actions"><a class="btn primary" id="continue" href="{{.ContinueURL}}">继续 Continue</a></div>{{end}}
+<p class="note">您可以关闭此页面。<br>You may close this page.</p>
+</section>
+{{template "foot"}}{{end}}
+
+{{define "error"}}{{template "head" "无法完成授权 · Authorization failed"}}
+<section class="card">
+<div class="status bad">!</div>
+<h1>无法完成授权<span class="en">The authorization could not be completed</span></h1>
+<div class="error-msg" id="error">
+<p>{{.ZH}}</p>
+<p class="en">{{.EN}}</p>
+</div>
+{{if .RestartURL}}<div class="actions"><a class="btn primary" id="restart" href="{{.RestartURL}}">重新发起授权 Start again</a></div>{{end}}
+<p class="note">HTTP {{.Status}}{{if .RequestID}} · 请求编号 Request ID {{.RequestID}}{{end}}</p>
+</section>
+{{template "foot"}}{{end}}
+`
