@@ -2,7 +2,6 @@ package devstack_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -125,34 +124,6 @@ func chromiumPath(t *testing.T) string {
 		t.Skip(msg)
 	}
 	return path
-}
-
-// startStack starts the stack as TestStackComesUpLikeMakeDev does: built binaries, options from an empty
-// environment, any free port.
-// Its logs may be read once the stack is closed.
-func startStack(t *testing.T) (*devstack.Stack, devstack.Options, *strings.Builder) {
-	t.Helper()
-	ctx := context.Background()
-	bin := t.TempDir()
-	if err := devstack.Build(ctx, filepath.Join("..", ".."), bin); err != nil {
-		t.Fatal(err)
-	}
-	opts, err := devstack.OptionsFromEnv(func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Port = 0
-	opts.BinDir = bin
-	opts.Table = fmt.Sprintf("devstack-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano())
-	opts.AWS = testenv.AWSConfig(t)
-	logs := &strings.Builder{}
-	opts.Logs = &lockedWriter{w: logs}
-	stack, err := devstack.Start(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stack.Close() }) // a second Close is a no-op
-	return stack, opts, logs
 }
 
 type browser struct{ ctx context.Context }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +41,7 @@ var Functions = []struct {
 }{
 	{"ticket", []localrun.Route{{Method: "POST", Path: "/wechat/component/events"}}},
 	{"authredirect", []localrun.Route{{Method: "GET", Path: "/auth/start"}, {Method: "GET", Path: "/auth/callback"}}},
+	{"refresh", nil}, // invoked on a schedule, like EventBridge does (RefreshInterval)
 }
 
 // Options configure the stack. OptionsFromEnv fills them the way `make dev` does.
@@ -53,6 +55,7 @@ type Options struct {
 	ReturnURLAllowlist                     string        // RETURN_URL_ALLOWLIST for the authorization pages
 	APIBase, MPBase                        string        // WeChat to talk to; empty = start the bundled sandbox
 	TicketInterval                         time.Duration // sandbox ticket pushes (WeChat: 10 min)
+	RefreshInterval                        time.Duration // scheduled refresh runs (template: 5 min); 0 = none
 	Table, Queue                           string
 	Instances                              int // processes per function
 	LogLevel                               string
@@ -62,7 +65,7 @@ type Options struct {
 
 // OptionsFromEnv reads WECHAT_COMPONENT_APPID, WECHAT_COMPONENT_SECRET, WECHAT_TOKEN, WECHAT_ENCODING_AES_KEY,
 // WECHAT_API_BASE, WECHAT_MP_BASE, STATE_SIGNING_KEY, DEV_RETURN_URL_ALLOWLIST, DEV_PORT, DEV_TICKET_INTERVAL,
-// LOG_LEVEL. Secrets left unset are generated at random for this run (the sandbox is configured with the same
+// DEV_REFRESH_INTERVAL, LOG_LEVEL. Secrets left unset are generated at random for this run (the sandbox is configured with the same
 // values).
 func OptionsFromEnv(getenv func(string) string) (Options, error) {
 	o := Options{
@@ -76,6 +79,7 @@ func OptionsFromEnv(getenv func(string) string) (Options, error) {
 		APIBase:            getenv("WECHAT_API_BASE"),
 		MPBase:             getenv("WECHAT_MP_BASE"),
 		TicketInterval:     10 * time.Minute,
+		RefreshInterval:    time.Minute,
 		Table:              "wxtpp-dev",
 		Queue:              "wxtpp-jobs",
 		Instances:          2,
@@ -94,6 +98,13 @@ func OptionsFromEnv(getenv func(string) string) (Options, error) {
 			return Options{}, fmt.Errorf("DEV_TICKET_INTERVAL %q is not a positive duration", v)
 		}
 		o.TicketInterval = d
+	}
+	if v := getenv("DEV_REFRESH_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return Options{}, fmt.Errorf("DEV_REFRESH_INTERVAL %q is not a duration", v)
+		}
+		o.RefreshInterval = d
 	}
 	if o.APIBase != "" && (o.ComponentSecret == "" || o.Token == "" || o.EncodingAESKey == "") {
 		return Options{}, errors.New("WECHAT_API_BASE is set, so the sandbox is not started: set WECHAT_COMPONENT_SECRET, WECHAT_TOKEN and WECHAT_ENCODING_AES_KEY for that WeChat too")
@@ -236,29 +247,56 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		if _, err := s.Sandbox.PushTicket(ctx); err != nil {
 			return nil, fmt.Errorf("first ticket push: %w", err)
 		}
-		s.wg.Add(1)
-		go s.tickets()
+		s.every(opts.TicketInterval, "ticket push", func(ctx context.Context) error {
+			_, err := s.Sandbox.PushTicket(ctx)
+			return err
+		})
+	}
+	if opts.RefreshInterval > 0 {
+		s.every(opts.RefreshInterval, "scheduled refresh", func(ctx context.Context) error {
+			_, err := s.RunRefresh(ctx)
+			return err
+		})
 	}
 	ok = true
 	return s, nil
 }
 
-func (s *Stack) tickets() {
-	defer s.wg.Done()
-	t := time.NewTicker(s.opts.TicketInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if _, err := s.Sandbox.PushTicket(ctx); err != nil {
-				fmt.Fprintf(s.opts.Logs, "[devstack] ticket push failed: %v\n", err)
+// every runs f each interval until Close, like a timer WeChat or EventBridge would run.
+func (s *Stack) every(interval time.Duration, what string, f func(context.Context) error) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+				if err := f(ctx); err != nil {
+					fmt.Fprintf(s.opts.Logs, "[devstack] %s failed: %v\n", what, err)
+				}
+				cancel()
 			}
-			cancel()
 		}
+	}()
+}
+
+// RunRefresh invokes the refresh function with the event an EventBridge schedule sends, and returns the
+// function's answer (its run report, JSON).
+func (s *Stack) RunRefresh(ctx context.Context) ([]byte, error) {
+	ev, err := json.Marshal(map[string]any{
+		"version": "0", "id": fmt.Sprintf("dev-%d", time.Now().UnixNano()), "detail-type": "Scheduled Event",
+		"source": "aws.events", "account": localrun.AccountID, "time": time.Now().UTC().Format(time.RFC3339),
+		"region": "us-east-1", "resources": []string{"arn:aws:events:us-east-1:" + localrun.AccountID + ":rule/wxtpp-refresh"},
+		"detail": map[string]any{},
+	})
+	if err != nil {
+		return nil, err
 	}
+	return s.Runner.Invoke(ctx, "refresh", ev)
 }
 
 // Close stops everything Start started.

@@ -2,7 +2,7 @@ package devstack_test
 
 import (
 	"context"
-	"fmt"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wxtpp/platform/infra/devstack"
-	"github.com/wxtpp/platform/infra/testenv"
 	"github.com/wxtpp/platform/shared/tokenstore"
 )
 
@@ -21,33 +19,8 @@ import (
 // local runner, the sandbox pushing the first ticket over HTTP) and checks what a person would look at:
 // the ticket and the component token are stored and the status page shows them; Close leaves no process.
 func TestStackComesUpLikeMakeDev(t *testing.T) {
-	testenv.DynamoDB(t) // skip or fail clearly without the emulators
-	testenv.SQS(t)
 	ctx := context.Background()
-	bin := t.TempDir()
-	if err := devstack.Build(ctx, filepath.Join("..", ".."), bin); err != nil {
-		t.Fatal(err)
-	}
-	opts, err := devstack.OptionsFromEnv(func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Port = 0
-	opts.BinDir = bin
-	opts.Table = fmt.Sprintf("devstack-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano())
-	opts.AWS = testenv.AWSConfig(t)
-	logs := &strings.Builder{}
-	opts.Logs = &lockedWriter{w: logs}
-	stack, err := devstack.Start(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := false
-	t.Cleanup(func() {
-		if !closed {
-			stack.Close()
-		}
-	})
+	stack, opts, logs := startStack(t)
 
 	// Start returns after the first push was acknowledged, so the ticket is stored...
 	ticket, err := stack.Store.Ticket(ctx, opts.ComponentAppID)
@@ -77,23 +50,62 @@ func TestStackComesUpLikeMakeDev(t *testing.T) {
 	if strings.Contains(string(page), ticket.Ticket) || strings.Contains(string(page), cred.AccessToken) {
 		t.Error("status page shows the ticket or the token")
 	}
-	pids := stack.Runner.PIDs("ticket")
+
+	var pids []int
+	for _, fn := range stack.Runner.Functions() {
+		pids = append(pids, stack.Runner.PIDs(fn)...)
+	}
 	if len(pids) == 0 {
 		t.Fatal("no function processes")
 	}
 	if err := stack.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	closed = true
-	if strings.Contains(logs.String(), cred.AccessToken) || strings.Contains(logs.String(), opts.ComponentSecret) {
-		t.Error("a token or the secret appeared in the logs")
-	}
 	for _, pid := range pids {
 		if err := syscall.Kill(pid, 0); err == nil {
 			t.Errorf("process %d still alive after Close", pid)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(bin, "ticket", "bootstrap")); err != nil {
+	if strings.Contains(logs.String(), cred.AccessToken) || strings.Contains(logs.String(), opts.ComponentSecret) {
+		t.Error("a token or the secret appeared in the logs")
+	}
+	if _, err := os.Stat(filepath.Join(opts.BinDir, "ticket", "bootstrap")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestScheduledRefreshRunsTheRealBinary authorizes a sandbox account (its `authorized` push reaches the
+// ticket function), makes its token due, and invokes the refresh function with a scheduled event.
+func TestScheduledRefreshRunsTheRealBinary(t *testing.T) {
+	ctx := context.Background()
+	stack, _, _ := startStack(t)
+	appid := stack.Sandbox.Accounts()[0].AppID
+	if _, err := stack.Sandbox.Authorize(ctx, appid, stack.Sandbox.CreatePreAuthCode()); err != nil {
+		t.Fatal(err)
+	}
+	before, err := stack.Store.Authorizer(ctx, appid)
+	if err != nil || before.AccessToken == "" {
+		t.Fatalf("the authorized push was not stored: %+v %v", before, err)
+	}
+	if _, err := stack.Store.Invalidate(ctx, tokenstore.AuthorizerKey(appid), before.AccessToken); err != nil {
+		t.Fatal(err)
+	}
+	out, err := stack.RunRefresh(ctx)
+	if err != nil {
+		t.Fatalf("refresh invocation: %v", err)
+	}
+	var rep struct{ Due, Refreshed, NeedsReauth int }
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("report %s: %v", out, err)
+	}
+	if rep.Due != 1 || rep.Refreshed != 1 {
+		t.Fatalf("report %s: want the one due authorizer refreshed", out)
+	}
+	after, _ := stack.Store.Authorizer(ctx, appid)
+	if after.AccessToken == "" || after.AccessToken == before.AccessToken || after.ExpiresAt < time.Now().Add(time.Hour).UnixMilli() {
+		t.Fatal("the authorizer token was not refreshed")
+	}
+	if after.RefreshToken != stack.Sandbox.RefreshToken(appid) {
+		t.Fatal("the stored refresh token is not WeChat's current one")
 	}
 }

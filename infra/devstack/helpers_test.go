@@ -1,8 +1,17 @@
 package devstack_test
 
 import (
+	"context"
+	"fmt"
 	"io"
+	"path/filepath"
+	"strings"
 	"sync"
+	"testing"
+	"time"
+
+	"github.com/wxtpp/platform/infra/devstack"
+	"github.com/wxtpp/platform/infra/testenv"
 )
 
 type lockedWriter struct {
@@ -14,4 +23,34 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// startStack starts the stack as TestStackComesUpLikeMakeDev does: built binaries, options from an empty
+// environment, any free port.
+// Its logs may be read once the stack is closed.
+func startStack(t *testing.T) (*devstack.Stack, devstack.Options, *strings.Builder) {
+	t.Helper()
+	testenv.DynamoDB(t) // skip or fail clearly without the emulators
+	testenv.SQS(t)
+	ctx := context.Background()
+	bin := t.TempDir()
+	if err := devstack.Build(ctx, filepath.Join("..", ".."), bin); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := devstack.OptionsFromEnv(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Port = 0
+	opts.BinDir = bin
+	opts.Table = fmt.Sprintf("devstack-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano())
+	opts.AWS = testenv.AWSConfig(t)
+	logs := &strings.Builder{}
+	opts.Logs = &lockedWriter{w: logs}
+	stack, err := devstack.Start(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stack.Close() }) // a second Close is a no-op
+	return stack, opts, logs
 }

@@ -57,7 +57,8 @@ type Report struct {
 	Deferred    int           `json:"deferred"`     // not attempted: deadline near or quota exhausted
 	Quota       bool          `json:"quota"`        // WeChat answered 45009: calls stopped for this run
 	Component   string        `json:"component"`    // component token: "ok" or the error
-	Duration    time.Duration `json:"duration_ms"`
+	Duration    time.Duration `json:"-"`
+	DurationMs  int64         `json:"duration_ms"`
 }
 
 // due is what the index gives for one authorizer.
@@ -79,6 +80,7 @@ func (r *Refresher) run(ctx context.Context, log *slog.Logger) (Report, error) {
 		// Without a component token no authorizer can be refreshed; the next run (or a getter) retries.
 		rep.Component = err.Error()
 		rep.Duration = time.Since(start)
+		rep.DurationMs = rep.Duration.Milliseconds()
 		r.report(ctx, rep)
 		return rep, fmt.Errorf("component token: %w", err)
 	}
@@ -170,6 +172,7 @@ func (r *Refresher) run(ctx context.Context, log *slog.Logger) (Report, error) {
 	rep.Deferred = int(counts[cDeferred].Load())
 	rep.Quota = quota.Load()
 	rep.Duration = time.Since(start)
+	rep.DurationMs = rep.Duration.Milliseconds()
 	r.report(ctx, rep)
 	return rep, listErr
 }
