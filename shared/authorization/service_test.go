@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -26,6 +27,11 @@ const (
 	miniProgram     = "wx5a1c0e8d2b7f3a01"
 	officialAccount = "wx3f6a8c1e2b9d4a04"
 )
+
+func TestMain(m *testing.M) {
+	slog.SetDefault(slog.New(slog.NewJSONHandler(io.Discard, nil))) // keep test output readable
+	os.Exit(m.Run())
+}
 
 // env: the ticket URL (authevents + this service) receiving the sandbox's pushes, and a second service
 // instance playing the /auth/callback side, as two Lambda functions would.

@@ -202,10 +202,10 @@ func (p *page) start(q url.Values) events.APIGatewayV2HTTPResponse {
 
 	zh, en := authTypeWords(authType)
 	p.log.Info("authorization page rendered", "auth_type", authType, "biz_appid", biz, "return_url", returnURL != "")
-	return render(http.StatusOK, "start", startView{
+	return render(http.StatusOK, startPage(startView{
 		Tenant: tenant, KindZH: zh, KindEN: en, BizAppID: biz, PCURL: pc, MobileURL: mobile,
 		Minutes: int(ttl / time.Minute),
-	})
+	}))
 }
 
 func (p *page) callback(q url.Values) events.APIGatewayV2HTTPResponse {
@@ -272,7 +272,7 @@ func (p *page) callback(q url.Values) events.APIGatewayV2HTTPResponse {
 		}
 	}
 	p.log.Info("authorization completed", "permission_sets", a.PermissionSets)
-	return render(http.StatusOK, "result", v)
+	return render(http.StatusOK, resultPage(v))
 }
 
 // failErr answers an error from the exchange or WeChat with the status its cause deserves.
@@ -315,7 +315,7 @@ func (p *page) fail(status int, msg string, err error, zh, en string) events.API
 		level = slog.LevelError
 	}
 	p.log.Log(p.ctx, level, msg, attrs...)
-	return render(status, "error", errorView{Status: status, ZH: zh, EN: en, RestartURL: p.restart, RequestID: p.reqID})
+	return render(status, errorPage(errorView{Status: status, ZH: zh, EN: en, RestartURL: p.restart, RequestID: p.reqID}))
 }
 
 // startURL is the start page for the same tenant and return URL.

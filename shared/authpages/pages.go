@@ -1,12 +1,17 @@
 package authpages
 
 import (
-	"bytes"
-	"html/template"
-	"net/http"
+	"html"
+	"net/url"
+	"strconv"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 )
+
+// The pages are written by hand rather than with html/template: executing a template makes the linker keep
+// every exported method of every linked type (reflect's MethodByName), about 5 MB in this Lambda.
+// The rule that keeps them safe: fixed markup goes through raw, and every value goes through text or url.
 
 // Response headers of every page. The CSP lets nothing load but inline styles and the account's avatar
 // (WeChat's head_img); Referrer-Policy keeps the origin on the click to WeChat, whose login page checks that
@@ -44,29 +49,193 @@ type errorView struct {
 	RequestID  string
 }
 
-func render(status int, name string, data any) events.APIGatewayV2HTTPResponse {
-	var buf bytes.Buffer
-	if err := pages.ExecuteTemplate(&buf, name, data); err != nil {
-		// Templates are fixed and tested; this is a programming error, not input.
-		status = http.StatusInternalServerError
-		buf.Reset()
-		buf.WriteString("<!doctype html><title>Error</title><p>内部错误 Internal error</p>")
-	}
+// render wraps a page's HTML in a response with the page headers.
+func render(status int, body string) events.APIGatewayV2HTTPResponse {
 	h := make(map[string]string, len(pageHeaders))
 	for k, v := range pageHeaders {
 		h[k] = v
 	}
-	return events.APIGatewayV2HTTPResponse{StatusCode: status, Headers: h, Body: buf.String()}
+	return events.APIGatewayV2HTTPResponse{StatusCode: status, Headers: h, Body: body}
 }
 
-var pages = template.Must(template.New("pages").Parse(pageTemplates))
+// htmlDoc is a page being written.
+type htmlDoc struct{ strings.Builder }
 
-const pageTemplates = `
-{{define "head"}}<!DOCTYPE html>
+// raw writes markup from this file; never pass it a value.
+func (d *htmlDoc) raw(s string) { d.WriteString(s) }
+
+// text writes a value escaped, safe in element content and in a quoted attribute.
+func (d *htmlDoc) text(s string) { d.WriteString(html.EscapeString(s)) }
+
+// url writes a link target for a quoted href or src: an absolute http(s) URL, or "#" for anything else
+// (javascript:, data:, relative or unparsable).
+func (d *htmlDoc) url(s string) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		s = "#"
+	}
+	d.text(s)
+}
+
+func startPage(v startView) string {
+	var d htmlDoc
+	d.head("授权 · Authorize")
+	d.raw(`
+<section class="card">
+<h1>授权您的`)
+	d.text(v.KindZH)
+	d.raw(`<span class="en">Authorize `)
+	d.text(v.KindEN)
+	d.raw(`</span></h1>
+<p class="lead">授权后，本平台可代您管理该帐号（如消息回复、菜单、小程序代码提交与发布）。您可随时在微信公众平台取消授权。</p>
+<p class="en">Once authorized, this platform manages the account on your behalf (replies, menus, mini-program code releases). You can cancel the authorization at any time on the WeChat Official Accounts Platform.</p>
+<dl>
+<dt>商户 Merchant</dt><dd id="tenant">`)
+	d.text(v.Tenant)
+	d.raw(`</dd>
+<dt>可授权帐号 Accounts</dt><dd>`)
+	d.text(v.KindZH)
+	d.raw(" · ")
+	d.text(v.KindEN)
+	d.raw("</dd>\n")
+	if v.BizAppID != "" {
+		d.raw(`<dt>指定帐号 Account</dt><dd>`)
+		d.text(v.BizAppID)
+		d.raw("</dd>\n")
+	}
+	d.raw(`</dl>
+<div class="actions">
+<a class="btn primary" id="authorize-pc" href="`)
+	d.url(v.PCURL)
+	d.raw(`">使用电脑扫码授权<small>Authorize on a computer (scan the QR code)</small></a>
+<a class="btn secondary" id="authorize-mobile" href="`)
+	d.url(v.MobileURL)
+	d.raw(`">在微信中授权<small>Authorize inside WeChat on your phone</small></a>
+</div>
+<ol class="steps">
+<li>点击上方按钮，使用帐号管理员的微信扫码或确认。<span class="en">Click a button above; the account administrator scans or confirms with WeChat.</span></li>
+<li>选择帐号并确认授予的权限。<span class="en">Choose the account and confirm the permissions.</span></li>
+<li>完成后自动返回，查看授权结果。<span class="en">You come back here to see the result.</span></li>
+</ol>
+<p class="note">此授权链接 `)
+	d.text(strconv.Itoa(v.Minutes))
+	d.raw(` 分钟内有效，过期请刷新本页面。<br>This link works for `)
+	d.text(strconv.Itoa(v.Minutes))
+	d.raw(` minutes; refresh this page if it has expired.</p>
+</section>
+`)
+	d.foot()
+	return d.String()
+}
+
+func resultPage(v resultView) string {
+	var d htmlDoc
+	d.head("授权成功 · Authorized")
+	d.raw(`
+<section class="card">
+<div class="status ok">✓</div>
+<h1>授权成功<span class="en">Authorization complete</span></h1>
+<div class="account">
+`)
+	if v.Avatar != "" {
+		d.raw(`<img src="`)
+		d.url(v.Avatar)
+		d.raw(`" alt="" referrerpolicy="no-referrer" width="64" height="64">` + "\n")
+	}
+	d.raw(`<div>
+<div class="name" id="account-name">`)
+	d.text(v.Name)
+	d.raw(`</div>
+<div class="badge" id="account-kind">`)
+	d.text(v.KindZH)
+	d.raw(" · ")
+	d.text(v.KindEN)
+	d.raw(`</div>
+<div class="meta">AppID `)
+	d.text(v.AppID)
+	if v.Principal != "" {
+		d.raw(" · ")
+		d.text(v.Principal)
+	}
+	d.raw(`</div>
+</div>
+</div>
+<dl>
+<dt>商户 Merchant</dt><dd id="tenant">`)
+	d.text(v.Tenant)
+	d.raw(`</dd>
+</dl>
+<h2>已授予的权限<span class="en">Granted permissions</span></h2>
+<ul class="perms" id="permission-sets">
+`)
+	for _, p := range v.Permissions {
+		d.raw(`<li data-id="`)
+		d.text(strconv.Itoa(p.ID))
+		d.raw(`">`)
+		d.text(p.ZH)
+		d.raw(`<span class="en">`)
+		d.text(p.EN)
+		d.raw("</span></li>\n")
+	}
+	if len(v.Permissions) == 0 {
+		d.raw("<li>无 None</li>\n")
+	}
+	d.raw("</ul>\n")
+	if v.ContinueURL != "" {
+		d.raw(`<div class="actions"><a class="btn primary" id="continue" href="`)
+		d.url(v.ContinueURL)
+		d.raw(`">继续 Continue</a></div>` + "\n")
+	}
+	d.raw(`<p class="note">您可以关闭此页面。<br>You may close this page.</p>
+</section>
+`)
+	d.foot()
+	return d.String()
+}
+
+func errorPage(v errorView) string {
+	var d htmlDoc
+	d.head("无法完成授权 · Authorization failed")
+	d.raw(`
+<section class="card">
+<div class="status bad">!</div>
+<h1>无法完成授权<span class="en">The authorization could not be completed</span></h1>
+<div class="error-msg" id="error">
+<p>`)
+	d.text(v.ZH)
+	d.raw(`</p>
+<p class="en">`)
+	d.text(v.EN)
+	d.raw(`</p>
+</div>
+`)
+	if v.RestartURL != "" {
+		d.raw(`<div class="actions"><a class="btn primary" id="restart" href="`)
+		d.url(v.RestartURL)
+		d.raw(`">重新发起授权 Start again</a></div>` + "\n")
+	}
+	d.raw(`<p class="note">HTTP `)
+	d.text(strconv.Itoa(v.Status))
+	if v.RequestID != "" {
+		d.raw(" · 请求编号 Request ID ")
+		d.text(v.RequestID)
+	}
+	d.raw(`</p>
+</section>
+`)
+	d.foot()
+	return d.String()
+}
+
+// head writes everything up to and including <main>: the shared styles and the top bar.
+func (d *htmlDoc) head(title string) {
+	d.raw(`<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <meta name="robots" content="noindex">
-<title>{{.}}</title>
+<title>`)
+	d.text(title)
+	d.raw(`</title>
 <style>
 *{box-sizing:border-box}
 html{-webkit-text-size-adjust:100%}
@@ -116,69 +285,11 @@ footer{text-align:center;font-size:12px;color:#a0a5ad;margin-top:20px}
 #authorize-mobile{order:-1;background:#07c160;color:#fff}#authorize-pc{background:#fff;color:#07a252;border-color:#b7ebcd}}
 </style></head>
 <body><header class="top"><div class="wrap"><span class="mark"></span>帐号授权 <small>Account authorization</small></div></header>
-<main class="wrap">{{end}}
+<main class="wrap">`)
+}
 
-{{define "foot"}}<footer>授权由微信开放平台完成，本平台不会获取您的微信密码。<br>Authorization happens on WeChat's Open Platform; this platform never sees your WeChat password.</footer>
-</main></body></html>{{end}}
-
-{{define "start"}}{{template "head" "授权 · Authorize"}}
-<section class="card">
-<h1>授权您的{{.KindZH}}<span class="en">Authorize {{.KindEN}}</span></h1>
-<p class="lead">授权后，本平台可代您管理该帐号（如消息回复、菜单、小程序代码提交与发布）。您可随时在微信公众平台取消授权。</p>
-<p class="en">Once authorized, this platform manages the account on your behalf (replies, menus, mini-program code releases). You can cancel the authorization at any time on the WeChat Official Accounts Platform.</p>
-<dl>
-<dt>商户 Merchant</dt><dd id="tenant">{{.Tenant}}</dd>
-<dt>可授权帐号 Accounts</dt><dd>{{.KindZH}} · {{.KindEN}}</dd>
-{{if .BizAppID}}<dt>指定帐号 Account</dt><dd>{{.BizAppID}}</dd>{{end}}
-</dl>
-<div class="actions">
-<a class="btn primary" id="authorize-pc" href="{{.PCURL}}">使用电脑扫码授权<small>Authorize on a computer (scan the QR code)</small></a>
-<a class="btn secondary" id="authorize-mobile" href="{{.MobileURL}}">在微信中授权<small>Authorize inside WeChat on your phone</small></a>
-</div>
-<ol class="steps">
-<li>点击上方按钮，使用帐号管理员的微信扫码或确认。<span class="en">Click a button above; the account administrator scans or confirms with WeChat.</span></li>
-<li>选择帐号并确认授予的权限。<span class="en">Choose the account and confirm the permissions.</span></li>
-<li>完成后自动返回，查看授权结果。<span class="en">You come back here to see the result.</span></li>
-</ol>
-<p class="note">此授权链接 {{.Minutes}} 分钟内有效，过期请刷新本页面。<br>This link works for {{.Minutes}} minutes; refresh this page if it has expired.</p>
-</section>
-{{template "foot"}}{{end}}
-
-{{define "result"}}{{template "head" "授权成功 · Authorized"}}
-<section class="card">
-<div class="status ok">✓</div>
-<h1>授权成功<span class="en">Authorization complete</span></h1>
-<div class="account">
-{{if .Avatar}}<img src="{{.Avatar}}" alt="" referrerpolicy="no-referrer" width="64" height="64">{{end}}
-<div>
-<div class="name" id="account-name">{{.Name}}</div>
-<div class="badge" id="account-kind">{{.KindZH}} · {{.KindEN}}</div>
-<div class="meta">AppID {{.AppID}}{{if .Principal}} · {{.Principal}}{{end}}</div>
-</div>
-</div>
-<dl>
-<dt>商户 Merchant</dt><dd id="tenant">{{.Tenant}}</dd>
-</dl>
-<h2>已授予的权限<span class="en">Granted permissions</span></h2>
-<ul class="perms" id="permission-sets">
-{{range .Permissions}}<li data-id="{{.ID}}">{{.ZH}}<span class="en">{{.EN}}</span></li>
-{{else}}<li>无 None</li>{{end}}
-</ul>
-{{if .ContinueURL}}<div class="actions"><a class="btn primary" id="continue" href="{{.ContinueURL}}">继续 Continue</a></div>{{end}}
-<p class="note">您可以关闭此页面。<br>You may close this page.</p>
-</section>
-{{template "foot"}}{{end}}
-
-{{define "error"}}{{template "head" "无法完成授权 · Authorization failed"}}
-<section class="card">
-<div class="status bad">!</div>
-<h1>无法完成授权<span class="en">The authorization could not be completed</span></h1>
-<div class="error-msg" id="error">
-<p>{{.ZH}}</p>
-<p class="en">{{.EN}}</p>
-</div>
-{{if .RestartURL}}<div class="actions"><a class="btn primary" id="restart" href="{{.RestartURL}}">重新发起授权 Start again</a></div>{{end}}
-<p class="note">HTTP {{.Status}}{{if .RequestID}} · 请求编号 Request ID {{.RequestID}}{{end}}</p>
-</section>
-{{template "foot"}}{{end}}
-`
+// foot closes what head opened.
+func (d *htmlDoc) foot() {
+	d.raw(`<footer>授权由微信开放平台完成，本平台不会获取您的微信密码。<br>Authorization happens on WeChat's Open Platform; this platform never sees your WeChat password.</footer>
+</main></body></html>`)
+}
