@@ -3,10 +3,8 @@ package devstack_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,21 +12,10 @@ import (
 	"github.com/wxtpp/platform/infra/testenv"
 )
 
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
 // startStack starts the stack as TestStackComesUpLikeMakeDev does: built binaries, options from an empty
 // environment, any free port.
 // Its logs may be read once the stack is closed.
-func startStack(t *testing.T) (*devstack.Stack, devstack.Options, *strings.Builder) {
+func startStack(t *testing.T) (*devstack.Stack, devstack.Options, *testenv.LogBuffer) {
 	t.Helper()
 	testenv.DynamoDB(t) // skip or fail clearly without the emulators
 	testenv.SQS(t)
@@ -45,8 +32,8 @@ func startStack(t *testing.T) (*devstack.Stack, devstack.Options, *strings.Build
 	opts.BinDir = bin
 	opts.Table = fmt.Sprintf("devstack-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano())
 	opts.AWS = testenv.AWSConfig(t)
-	logs := &strings.Builder{}
-	opts.Logs = &lockedWriter{w: logs}
+	logs := &testenv.LogBuffer{}
+	opts.Logs = logs
 	stack, err := devstack.Start(ctx, opts)
 	if err != nil {
 		t.Fatal(err)

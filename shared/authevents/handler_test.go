@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,10 +25,10 @@ import (
 )
 
 const (
-	componentAppID  = "wxcomponent0000001"
-	componentSecret = "component-secret-for-tests"
-	msgToken        = "msgtoken"
-	aesKey          = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+	componentAppID  = testenv.ComponentAppID
+	componentSecret = testenv.ComponentSecret
+	msgToken        = testenv.Token
+	aesKey          = testenv.EncodingAESKey
 )
 
 // stack is the ticket URL served through the API Gateway adapter, fed by the sandbox over real HTTP.
@@ -39,30 +38,13 @@ type stack struct {
 	url       string // the handler's URL (授权事件接收URL)
 	component *credentials.Component
 	handler   *authevents.Handler
-	logs      *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs      *testenv.LogBuffer
 }
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	db := testenv.DynamoDB(t)
-	st := &stack{store: tokenstore.New(db, testenv.Table(t, db)), logs: &syncBuffer{}}
+	st := &stack{store: tokenstore.New(db, testenv.Table(t, db)), logs: &testenv.LogBuffer{}}
 	crypter, err := wxcrypt.New(msgToken, aesKey, componentAppID)
 	if err != nil {
 		t.Fatal(err)
@@ -74,18 +56,10 @@ func newStack(t *testing.T) *stack {
 	t.Cleanup(srv.Close)
 	st.url = srv.URL + "/wechat/component/events"
 
-	wx, err := sandbox.New(sandbox.Config{
-		ComponentAppID: componentAppID, ComponentSecret: componentSecret, Token: msgToken, EncodingAESKey: aesKey,
-		PushURL: st.url, Logger: log.With("component", "sandbox"),
+	wx, base := testenv.Sandbox(t, func(c *sandbox.Config) {
+		c.PushURL = st.url
+		c.Logger = log.With("component", "sandbox")
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, err := wx.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { wx.Close() })
 	st.wx = wx
 	api := &wxapi.Client{BaseURL: base, Logger: log}
 	st.component = credentials.NewComponent(st.store, api, componentAppID, componentSecret, credentials.Options{})

@@ -16,10 +16,8 @@ import (
 )
 
 const (
-	componentAppID  = "wxcomponent0000001"
-	componentSecret = "component-secret-for-tests"
-	msgToken        = "msgtoken"
-	aesKey          = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+	componentAppID  = testenv.ComponentAppID
+	componentSecret = testenv.ComponentSecret
 )
 
 // env is one integration set-up: DynamoDB Local, a fresh table and a sandbox over real HTTP.
@@ -34,22 +32,12 @@ func newEnv(t *testing.T, tweak func(*sandbox.Config)) *env {
 	t.Helper()
 	db := testenv.DynamoDB(t)
 	e := &env{store: tokenstore.New(db, testenv.Table(t, db))}
-	cfg := sandbox.Config{
-		ComponentAppID: componentAppID, ComponentSecret: componentSecret, Token: msgToken, EncodingAESKey: aesKey,
-		Now: func() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) },
-	}
-	if tweak != nil {
-		tweak(&cfg)
-	}
-	wx, err := sandbox.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, err := wx.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { wx.Close() })
+	wx, base := testenv.Sandbox(t, func(c *sandbox.Config) {
+		c.Now = func() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) }
+		if tweak != nil {
+			tweak(c)
+		}
+	})
 	e.wx = wx
 	e.api = &wxapi.Client{BaseURL: base, Timeout: 5 * time.Second, Backoff: 10 * time.Millisecond}
 	return e
