@@ -1,7 +1,6 @@
 package authpages_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"html"
@@ -13,7 +12,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,25 +40,8 @@ type env struct {
 	store  *tokenstore.Store
 	wx     *sandbox.Sandbox
 	url    string // the pages' base URL
-	logs   *syncBuffer
+	logs   *testenv.LogBuffer
 	offset atomic.Int64 // the pages' clock skew, to age a state without sleeping
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 type options struct {
@@ -71,7 +52,7 @@ type options struct {
 func newEnv(t *testing.T, o options) *env {
 	t.Helper()
 	db := testenv.DynamoDB(t)
-	e := &env{store: tokenstore.New(db, testenv.Table(t, db)), logs: &syncBuffer{}}
+	e := &env{store: tokenstore.New(db, testenv.Table(t, db)), logs: &testenv.LogBuffer{}}
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	pages := httptest.NewUnstartedServer(nil)
