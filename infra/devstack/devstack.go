@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -133,6 +134,7 @@ type Stack struct {
 	Store      *tokenstore.Store
 
 	opts   Options
+	db     *dynamodb.Client
 	server *http.Server
 	fresh  freshConns
 	stop   chan struct{}
@@ -161,6 +163,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		return nil, err
 	}
 	s.Store = tokenstore.New(db, opts.Table)
+	s.db = db
 	queueURL, err := createQueues(ctx, sqs.NewFromConfig(opts.AWS), opts.Queue)
 	if err != nil {
 		return nil, err

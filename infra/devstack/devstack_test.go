@@ -108,4 +108,19 @@ func TestScheduledRefreshRunsTheRealBinary(t *testing.T) {
 	if after.RefreshToken != stack.Sandbox.RefreshToken(appid) {
 		t.Fatal("the stored refresh token is not WeChat's current one")
 	}
+	// The local status page lists the account, never its tokens.
+	resp, err := http.Get(stack.URL + "/_dev/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{appid, after.Info.NickName, "authorized"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("status page lacks %q", want)
+		}
+	}
+	if strings.Contains(string(page), after.AccessToken) || strings.Contains(string(page), after.RefreshToken) {
+		t.Error("status page shows an authorizer token")
+	}
 }

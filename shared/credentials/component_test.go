@@ -183,6 +183,24 @@ func TestComponentTokenWithoutTicketAsksForPush(t *testing.T) {
 	}
 }
 
+func TestComponentTokenWithoutTicketAsksOnceForManyInstances(t *testing.T) {
+	e := newEnv(t, nil)
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := e.instance(credentials.Options{Poll: 10 * time.Millisecond}).Token(context.Background()); !errors.Is(err, credentials.ErrNoTicket) {
+				t.Errorf("want ErrNoTicket, got %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := e.wx.Calls("api_start_push_ticket"); n != 1 {
+		t.Fatalf("api_start_push_ticket called %d times by 10 instances, want 1", n)
+	}
+}
+
 func TestComponentTokenRejectedTokenTriggersExactlyOneRefresh(t *testing.T) {
 	e := newEnv(t, func(c *sandbox.Config) { c.TokenGrace = time.Minute })
 	e.storeTicket(t)

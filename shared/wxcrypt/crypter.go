@@ -35,6 +35,7 @@ type aesKey struct {
 }
 
 // Key names one of a Crypter's EncodingAESKeys without exposing it. The zero value is the current key.
+// A Key is meaningful only for the Crypter (or one built with the same keys in the same order) that returned it.
 type Key struct{ idx int }
 
 // IsCurrent reports whether k is the current key (as opposed to a previous one kept for rotation).

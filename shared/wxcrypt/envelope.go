@@ -74,7 +74,7 @@ type envScan struct {
 func xmlErr(msg string) error { return newErr(CodeParseXML, "xml parse error: "+msg) }
 
 var (
-	errTruncated = "truncated or unclosed markup"
+	msgTruncated = "truncated or unclosed markup"
 	bom          = []byte("\xef\xbb\xbf")
 	cdataOpen    = []byte("<![CDATA[")
 	cdataClose   = []byte("]]>")
@@ -124,7 +124,7 @@ func (s *envScan) scan(b []byte) error {
 	for depth > 0 {
 		lt := bytes.IndexByte(b[p:], '<')
 		if lt < 0 {
-			return xmlErr(errTruncated)
+			return xmlErr(msgTruncated)
 		}
 		if lt > 0 {
 			text := b[p : p+lt]
@@ -152,7 +152,7 @@ func (s *envScan) scan(b []byte) error {
 		case bytes.HasPrefix(rest, cdataOpen):
 			i := bytes.Index(rest[len(cdataOpen):], cdataClose)
 			if i < 0 {
-				return xmlErr(errTruncated)
+				return xmlErr(msgTruncated)
 			}
 			if cur >= 0 {
 				f := &s.fields[cur]
@@ -437,13 +437,13 @@ func skipMisc(b []byte, p int) (next int, ok bool, err error) {
 	case bytes.HasPrefix(rest, commentOpen):
 		i := bytes.Index(rest[len(commentOpen):], commentClose)
 		if i < 0 {
-			return 0, false, xmlErr(errTruncated)
+			return 0, false, xmlErr(msgTruncated)
 		}
 		return p + len(commentOpen) + i + len(commentClose), true, nil
 	case len(rest) > 1 && rest[1] == '?':
 		i := bytes.Index(rest[2:], piClose)
 		if i < 0 {
-			return 0, false, xmlErr(errTruncated)
+			return 0, false, xmlErr(msgTruncated)
 		}
 		return p + 2 + i + len(piClose), true, nil
 	case len(rest) > 1 && rest[1] == '!':
@@ -469,7 +469,7 @@ func isNameChar(c byte) bool {
 
 func scanName(b []byte, p int) (int, error) {
 	if p >= len(b) {
-		return 0, xmlErr(errTruncated)
+		return 0, xmlErr(msgTruncated)
 	}
 	if !isNameStart(b[p]) {
 		return 0, xmlErr("bad name")
@@ -492,7 +492,7 @@ func startTag(b []byte, p int) (name []byte, next int, selfClose bool, err error
 	for {
 		j := skipSpace(b, i)
 		if j >= len(b) {
-			return nil, 0, false, xmlErr(errTruncated)
+			return nil, 0, false, xmlErr(msgTruncated)
 		}
 		switch b[j] {
 		case '>':
@@ -502,7 +502,7 @@ func startTag(b []byte, p int) (name []byte, next int, selfClose bool, err error
 				return name, j + 2, true, nil
 			}
 			if j+1 >= len(b) {
-				return nil, 0, false, xmlErr(errTruncated)
+				return nil, 0, false, xmlErr(msgTruncated)
 			}
 			return nil, 0, false, xmlErr("bad tag")
 		}
@@ -515,14 +515,14 @@ func startTag(b []byte, p int) (name []byte, next int, selfClose bool, err error
 		}
 		i = skipSpace(b, i)
 		if i >= len(b) {
-			return nil, 0, false, xmlErr(errTruncated)
+			return nil, 0, false, xmlErr(msgTruncated)
 		}
 		if b[i] != '=' {
 			return nil, 0, false, xmlErr("bad attribute")
 		}
 		i = skipSpace(b, i+1)
 		if i >= len(b) {
-			return nil, 0, false, xmlErr(errTruncated)
+			return nil, 0, false, xmlErr(msgTruncated)
 		}
 		q := b[i]
 		if q != '"' && q != '\'' {
@@ -530,7 +530,7 @@ func startTag(b []byte, p int) (name []byte, next int, selfClose bool, err error
 		}
 		end := bytes.IndexByte(b[i+1:], q)
 		if end < 0 {
-			return nil, 0, false, xmlErr(errTruncated)
+			return nil, 0, false, xmlErr(msgTruncated)
 		}
 		val := b[i+1 : i+1+end]
 		if bytes.IndexByte(val, '<') >= 0 {
@@ -553,7 +553,7 @@ func endTag(b []byte, p int) (name []byte, next int, err error) {
 	}
 	i := skipSpace(b, ne)
 	if i >= len(b) {
-		return nil, 0, xmlErr(errTruncated)
+		return nil, 0, xmlErr(msgTruncated)
 	}
 	if b[i] != '>' {
 		return nil, 0, xmlErr("bad end tag")
