@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -68,9 +69,12 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) (*Platform, err
 	}
 	db := NewDynamoDB(awsCfg)
 	store := tokenstore.New(db, cfg.TableName)
+	// Keep enough idle connections for the refresher's concurrent calls (the default keeps 2 per host).
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
 	api := &wxapi.Client{
 		BaseURL: cfg.WechatAPIBase,
-		HTTP:    &http.Client{Transport: http.DefaultTransport},
+		HTTP:    &http.Client{Transport: tr},
 		Timeout: 5 * time.Second,
 		Logger:  log,
 	}
@@ -84,9 +88,14 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) (*Platform, err
 
 // NewDynamoDB builds the DynamoDB client. Against DynamoDB Local (AWS_ENDPOINT_URL_DYNAMODB set) response
 // checksum validation is off: the emulator's answers to failed conditional writes do not match their checksum.
+// It keeps enough idle connections for the refresher's concurrency.
 func NewDynamoDB(cfg aws.Config) *dynamodb.Client {
 	local := os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") != ""
+	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.MaxIdleConnsPerHost = 64
+	})
 	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 		o.DisableValidateResponseChecksum = local
+		o.HTTPClient = httpClient
 	})
 }
