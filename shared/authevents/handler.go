@@ -121,6 +121,9 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	default:
 		log.Info("push with unknown InfoType acknowledged")
 	}
+	if errors.Is(err, errEmptyTicket) {
+		return reject(ctx, http.StatusBadRequest, "component_verify_ticket push without a ticket", nil), nil
+	}
 	if err != nil {
 		// No `success`: WeChat retries the push, and nothing is lost.
 		log.Error("push not processed; WeChat will retry", "error", err.Error())
@@ -132,7 +135,7 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 func (h *Handler) ticket(ctx context.Context, ev Event) error {
 	log := logging.From(ctx)
 	if ev.ComponentVerifyTicket == "" {
-		return errors.New("component_verify_ticket push without a ticket")
+		return errEmptyTicket
 	}
 	stored, err := h.Store.PutTicket(ctx, h.Crypter.AppID(), ev.ComponentVerifyTicket, ev.CreateTime)
 	if err != nil {
@@ -154,6 +157,8 @@ func (h *Handler) ticket(ctx context.Context, ev Event) error {
 	}
 	return nil
 }
+
+var errEmptyTicket = errors.New("component_verify_ticket push without a ticket")
 
 // statusFor maps a crypto failure to a 4xx: 401 for signatures, 403 for another appid, 400 for the rest.
 func statusFor(err error) int {

@@ -58,16 +58,22 @@ func New(store *tokenstore.Store, component *credentials.Component, wechat WeCha
 		PreAuthMinLife: 5 * time.Minute, ClaimFor: 20 * time.Second, Poll: 50 * time.Millisecond, Now: time.Now}
 }
 
-// PreAuthCode returns a pre_auth_code for an authorization link, reusing the cached one while it has
-// PreAuthMinLife left.
-func (s *Service) PreAuthCode(ctx context.Context) (string, error) {
+// PreAuthCode returns a pre_auth_code for one tenant's authorization link and when it expires. A tenant's
+// code is reused across renders while it has PreAuthMinLife left and has not been spent by an authorization
+// (WeChat accepts a pre_auth_code for one authorization only, so tenants never share one).
+func (s *Service) PreAuthCode(ctx context.Context, tenant string) (string, time.Time, error) {
 	now := s.Now()
-	cached, err := s.store.PreAuthCode(ctx, s.component.AppID())
+	cached, err := s.store.PreAuthCode(ctx, s.component.AppID(), tenant)
 	if err == nil && cached.ExpiresAt > now.Add(s.PreAuthMinLife).UnixMilli() {
-		return cached.Code, nil
-	}
-	if err != nil && !errors.Is(err, tokenstore.ErrNotFound) {
-		return "", err
+		used, uerr := s.store.Used(ctx, preAuthUsedID(cached.Code))
+		if uerr != nil {
+			return "", time.Time{}, uerr
+		}
+		if !used {
+			return cached.Code, time.UnixMilli(cached.ExpiresAt), nil
+		}
+	} else if err != nil && !errors.Is(err, tokenstore.ErrNotFound) {
+		return "", time.Time{}, err
 	}
 	var pc wxapi.PreAuthCode
 	err = s.component.Do(ctx, func(token string) error {
@@ -76,14 +82,17 @@ func (s *Service) PreAuthCode(ctx context.Context) (string, error) {
 		return err
 	})
 	if err != nil {
-		return "", fmt.Errorf("create pre_auth_code: %w", err)
+		return "", time.Time{}, fmt.Errorf("create pre_auth_code: %w", err)
 	}
-	p := tokenstore.PreAuthCode{Code: pc.Code, ExpiresAt: now.Add(time.Duration(pc.ExpiresIn) * time.Second).UnixMilli()}
-	if err := s.store.PutPreAuthCode(ctx, s.component.AppID(), p); err != nil {
+	expires := now.Add(time.Duration(pc.ExpiresIn) * time.Second)
+	p := tokenstore.PreAuthCode{Code: pc.Code, ExpiresAt: expires.UnixMilli()}
+	if err := s.store.PutPreAuthCode(ctx, s.component.AppID(), tenant, p); err != nil {
 		logging.From(ctx).Warn("pre_auth_code not cached", "error", err.Error())
 	}
-	return pc.Code, nil
+	return pc.Code, expires, nil
 }
+
+func preAuthUsedID(code string) string { return "preauth:" + code }
 
 // Delivery is one arrival of an authorization code.
 type Delivery struct {
@@ -110,13 +119,15 @@ func (s *Service) Complete(ctx context.Context, d Delivery) (tokenstore.Authoriz
 		wait = 4 * time.Second
 	}
 	if d.PreAuthCode != "" {
-		if err := s.store.ForgetPreAuthCode(ctx, s.component.AppID(), d.PreAuthCode); err != nil {
-			logging.From(ctx).Warn("used pre_auth_code not forgotten", "error", err.Error())
+		// Spent: no page may offer it again.
+		err := s.store.UseOnce(ctx, preAuthUsedID(d.PreAuthCode), s.Now().Add(24*time.Hour))
+		if err != nil && !errors.Is(err, tokenstore.ErrUsed) {
+			logging.From(ctx).Warn("used pre_auth_code not recorded", "error", err.Error())
 		}
 	}
 	deadline := s.Now().Add(wait)
 	for {
-		claim, mine, err := s.store.ClaimCode(ctx, d.Code, s.owner, s.ClaimFor)
+		claim, mine, err := s.store.ClaimCode(ctx, d.Code, s.owner, s.ClaimFor, d.Tenant)
 		if err != nil {
 			return tokenstore.Authorizer{}, err
 		}
@@ -150,40 +161,54 @@ func (s *Service) Complete(ctx context.Context, d Delivery) (tokenstore.Authoriz
 	}
 }
 
-// exchange runs with the code claimed: api_query_auth, api_get_authorizer_info, one conditional write.
+// exchange runs with the code claimed: api_query_auth, api_get_authorizer_info, one conditional write. It is
+// bounded well inside the claim's lifetime, so the claim cannot lapse while we still work on it.
 func (s *Service) exchange(ctx context.Context, d Delivery) (tokenstore.Authorizer, error) {
 	log := logging.From(ctx)
+	xctx, cancel := context.WithTimeout(ctx, s.ClaimFor*3/4)
+	defer cancel()
 	var info wxapi.AuthorizationInfo
-	err := s.component.Do(ctx, func(token string) error {
+	err := s.component.Do(xctx, func(token string) error {
 		var err error
-		info, err = s.wechat.QueryAuth(ctx, token, s.component.AppID(), d.Code)
+		info, err = s.wechat.QueryAuth(xctx, token, s.component.AppID(), d.Code)
 		return err
 	})
+	var details wxapi.AuthorizerDetails
+	detailsErr := errors.New("not fetched")
+	if wxapi.IsCode(err, codeInvalid) && d.AppID != "" {
+		// The code is spent, perhaps by an exchange whose answer we never saw (a timeout, a claimant that
+		// died). If the account is authorized, WeChat tells us its current refresh token: do not lose it.
+		if details, detailsErr = s.authorizerInfo(xctx, d.AppID); detailsErr == nil && details.Authorization.RefreshToken != "" {
+			log.Warn("authorization code already spent; recovered the refresh token from api_get_authorizer_info", "authorizer_appid", d.AppID)
+			info, err = details.Authorization, nil
+			info.AuthorizerAppID, info.AccessToken, info.ExpiresIn = d.AppID, "", 0
+		}
+	}
 	if err != nil {
 		return tokenstore.Authorizer{}, s.failed(ctx, d, err)
 	}
 	appID := info.Appid()
 	if d.AppID != "" && d.AppID != appID {
-		err := fmt.Errorf("code belongs to %s, push said %s", appID, d.AppID)
+		err := fmt.Errorf("%w: code belongs to %s, push said %s", errWrongAccount, appID, d.AppID)
 		return tokenstore.Authorizer{}, s.failed(ctx, d, err)
 	}
-	var details wxapi.AuthorizerDetails
-	err = s.component.Do(ctx, func(token string) error {
-		var err error
-		details, err = s.wechat.GetAuthorizerInfo(ctx, token, s.component.AppID(), appID)
-		return err
-	})
-	accountKind := kind(details.Info)
-	if err != nil {
+	if detailsErr != nil {
+		details, detailsErr = s.authorizerInfo(xctx, appID)
+	}
+	if detailsErr != nil {
 		// The code is spent: store what we have (the refresh token matters most) rather than lose it.
-		log.Warn("authorizer info not fetched; storing the authorization without it", "authorizer_appid", appID, "error", err.Error())
-		accountKind = ""
+		log.Warn("authorizer info not fetched; storing the authorization without it", "authorizer_appid", appID, "error", detailsErr.Error())
 	}
 	a := tokenstore.Authorization{
-		AppID: appID, Tenant: d.Tenant, Kind: accountKind, Info: accountInfo(details.Info),
+		AppID: appID, Tenant: d.Tenant, Kind: kind(details.Info), Info: accountInfo(details.Info), InfoKnown: detailsErr == nil,
 		PermissionSets: info.PermissionSets(), AccessToken: info.AccessToken, RefreshToken: info.RefreshToken,
 		ExpiresAt: s.Now().Add(time.Duration(info.ExpiresIn) * time.Second), AuthCode: d.Code, At: d.At,
 	}
+	// Stored on a context of its own: WeChat has spent the code, so this write must not be lost to the
+	// caller's deadline.
+	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer wcancel()
+	ctx = wctx
 	stored, err := s.store.PutAuthorization(ctx, a)
 	if errors.Is(err, tokenstore.ErrStale) {
 		// A later authorization or revocation of this account is already stored; it wins.
@@ -197,10 +222,13 @@ func (s *Service) exchange(ctx context.Context, d Delivery) (tokenstore.Authoriz
 	}
 	claim, err := s.store.FinishCode(ctx, d.Code, s.owner, appID, "")
 	if err != nil {
-		return stored, err
+		// The account is stored; only the claim's bookkeeping failed. Once the claim lapses a later delivery
+		// re-exchanges the spent code and, knowing the appid, recovers as above.
+		log.Warn("auth code claim not finished", "authorizer_appid", appID, "error", err.Error())
+		return stored, nil
 	}
-	if stored.Tenant == "" && claim.Tenant != "" {
-		// The redirect arrived while we exchanged and left its tenant on the claim.
+	if claim.Tenant != "" && claim.Tenant != stored.Tenant {
+		// The redirect claimed first or arrived while we exchanged, and left its tenant on the claim.
 		if stored, err = s.store.BindTenant(ctx, appID, d.Code, claim.Tenant); err != nil {
 			return stored, err
 		}
@@ -210,15 +238,37 @@ func (s *Service) exchange(ctx context.Context, d Delivery) (tokenstore.Authoriz
 	return stored, nil
 }
 
-// failed records a failed exchange: a passing failure releases the claim (the other delivery or WeChat's
-// retry may succeed), a final one is recorded so the other delivery stops waiting.
+// WeChat's answers that mean the code itself is bad: it will never be exchanged, however often we try.
+const (
+	codeInvalid = 61009 // unknown or already used
+	codeExpired = 61010
+)
+
+var errWrongAccount = errors.New("authorization code is for another account")
+
+// failed records a failed exchange. Only a verdict on the code itself (invalid, expired, another account's)
+// is final and recorded, so the other delivery stops waiting; anything else (WeChat busy, no component
+// token yet, our own deadline, DynamoDB) releases the claim, so the other delivery or WeChat's retry of
+// the push can still succeed.
 func (s *Service) failed(ctx context.Context, d Delivery, err error) error {
-	if wxapi.IsTransient(err) || errors.Is(err, credentials.ErrNoTicket) || errors.Is(err, context.DeadlineExceeded) {
-		_ = s.store.ReleaseCode(ctx, d.Code, s.owner)
-		return fmt.Errorf("exchange authorization code: %w", err)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if wxapi.IsCode(err, codeInvalid, codeExpired) || errors.Is(err, errWrongAccount) {
+		_, _ = s.store.FinishCode(rctx, d.Code, s.owner, "", err.Error())
+		return fmt.Errorf("%w: %w", ErrCodeFailed, err)
 	}
-	_, _ = s.store.FinishCode(ctx, d.Code, s.owner, "", err.Error())
-	return fmt.Errorf("%w: %w", ErrCodeFailed, err)
+	_ = s.store.ReleaseCode(rctx, d.Code, s.owner)
+	return fmt.Errorf("exchange authorization code: %w", err)
+}
+
+func (s *Service) authorizerInfo(ctx context.Context, appID string) (wxapi.AuthorizerDetails, error) {
+	var d wxapi.AuthorizerDetails
+	err := s.component.Do(ctx, func(token string) error {
+		var err error
+		d, err = s.wechat.GetAuthorizerInfo(ctx, token, s.component.AppID(), appID)
+		return err
+	})
+	return d, err
 }
 
 // Authorized handles the authorized/updateauthorized push (authevents.Authorizations).
@@ -227,7 +277,8 @@ func (s *Service) Authorized(ctx context.Context, ev authevents.Event) error {
 		Code: ev.AuthorizationCode, AppID: ev.AuthorizerAppID, At: time.Unix(ev.CreateTime, 0), PreAuthCode: ev.PreAuthCode,
 	})
 	if errors.Is(err, ErrCodeFailed) {
-		// A code WeChat refuses will be refused on every retry too: acknowledge, it is logged.
+		// A code WeChat refuses will be refused on every retry too: acknowledge; it is logged. Anything
+		// else is returned, so the push is not acknowledged and WeChat sends it again.
 		logging.From(ctx).Error("authorization push not stored: code refused", "authorizer_appid", ev.AuthorizerAppID, "error", err.Error())
 		return nil
 	}

@@ -73,6 +73,10 @@ func newEnv(t *testing.T, tweak func(*sandbox.Config)) *env {
 	if err != nil || ticket == "" {
 		t.Fatalf("first ticket: %v", err)
 	}
+	// Stored by the push; stored here too for the tests that deliver pushes by hand (no push URL).
+	if _, err := e.store.PutTicket(context.Background(), testenv.ComponentAppID, ticket, time.Now().Unix()); err != nil {
+		t.Fatal(err)
+	}
 	return e
 }
 
@@ -140,11 +144,11 @@ func (e *env) checkConsistent(t *testing.T, appid, tenant string) tokenstore.Aut
 
 func (e *env) componentToken(t *testing.T) string {
 	t.Helper()
-	c, err := e.store.Credential(context.Background(), tokenstore.ComponentTokenKey(testenv.ComponentAppID))
+	tok, err := credentials.NewComponent(e.store, e.api, testenv.ComponentAppID, testenv.ComponentSecret, credentials.Options{}).Token(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c.AccessToken
+	return tok
 }
 
 func TestPushBeforeRedirect(t *testing.T) {
@@ -303,4 +307,115 @@ func TestTenantIsBoundEvenIfTheRedirectStopsWaiting(t *testing.T) {
 	}
 	e.waitPushes(t, 2)
 	e.checkConsistent(t, miniProgram, "t-late")
+}
+
+func TestUnauthorizedBeforeTheAuthorizationIsStoredWins(t *testing.T) {
+	e := newEnv(t, func(c *sandbox.Config) { c.PushURL = "" }) // we deliver the pushes by hand, out of order
+	ctx := context.Background()
+	code := e.authorize(t, miniProgram)
+	authorizedAt := time.Now()
+	// The merchant cancels; that push is processed before the authorization ever was.
+	if err := e.callback.Unauthorized(ctx, authevents.Event{InfoType: "unauthorized", AuthorizerAppID: miniProgram,
+		CreateTime: authorizedAt.Add(2 * time.Second).Unix()}); err != nil {
+		t.Fatal(err)
+	}
+	// The late `authorized` push must not bring the account back.
+	if err := e.callback.Authorized(ctx, authevents.Event{InfoType: "authorized", AuthorizerAppID: miniProgram,
+		AuthorizationCode: code, CreateTime: authorizedAt.Unix()}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := e.store.Authorizer(ctx, miniProgram)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Status != tokenstore.StatusRevoked || a.RefreshToken != "" || a.AccessToken != "" {
+		t.Fatalf("a late authorization revived a revoked account: status %s, tokens present: %v", a.Status, a.RefreshToken != "")
+	}
+}
+
+func TestTenantSurvivesTheRedirectsOwnFailedExchange(t *testing.T) {
+	e := newEnv(t, func(c *sandbox.Config) { c.PushDelay = 400 * time.Millisecond })
+	e.wx.SetFault("api_query_auth", sandbox.Fault{BusyRate: 1})
+	code := e.authorize(t, miniProgram)
+	// The redirect claims the code first; WeChat is busy, so its exchange fails, and the merchant sees an error.
+	_, err := e.callback.Complete(context.Background(), authorization.Delivery{Code: code, Tenant: "t-first"})
+	if err == nil || errors.Is(err, authorization.ErrCodeFailed) {
+		t.Fatalf("want a passing (not final) failure, got %v", err)
+	}
+	e.wx.SetFault("api_query_auth", sandbox.Fault{})
+	// The push arrives later, exchanges the code and binds the tenant the redirect left on the claim.
+	e.waitPushes(t, 2)
+	e.checkConsistent(t, miniProgram, "t-first")
+}
+
+func TestReauthorizationFromAnotherTenantRebindsEvenIfTheRedirectStopsWaiting(t *testing.T) {
+	e := newEnv(t, func(c *sandbox.Config) { c.PushDelay = 10 * time.Millisecond })
+	e.redirect(t, e.authorize(t, miniProgram), "tenant-a")
+	e.waitPushes(t, 2)
+	e.wx.SetFault("api_query_auth", sandbox.Fault{Latency: 1500 * time.Millisecond})
+	code := e.authorize(t, miniProgram)
+	time.Sleep(300 * time.Millisecond) // the push is exchanging the new code
+	if _, err := e.callback.Complete(context.Background(), authorization.Delivery{Code: code, Tenant: "tenant-b", WaitFor: 200 * time.Millisecond}); !errors.Is(err, authorization.ErrTimeout) {
+		t.Fatalf("want the redirect to time out, got %v", err)
+	}
+	e.waitPushes(t, 3)
+	e.checkConsistent(t, miniProgram, "tenant-b")
+}
+
+func TestFailureBeforeWeChatIsNotFinal(t *testing.T) {
+	e := newEnv(t, func(c *sandbox.Config) { c.PushURL = "" })
+	ctx := context.Background()
+	code := e.authorize(t, miniProgram)
+	// Another instance is stuck refreshing the component token, and ours has expired: the exchange cannot
+	// even start. That says nothing about the code.
+	key := tokenstore.ComponentTokenKey(testenv.ComponentAppID)
+	cred, _ := e.store.Credential(ctx, key)
+	if _, err := e.store.Invalidate(ctx, key, cred.AccessToken); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := e.store.AcquireLease(ctx, tokenstore.LeaseRequest{Key: key, Owner: "stuck", For: 2 * time.Second, DueBefore: time.Now().Add(time.Hour)}); !ok {
+		t.Fatal("set-up lease refused")
+	}
+	comp := credentials.NewComponent(e.store, e.api, testenv.ComponentAppID, testenv.ComponentSecret, credentials.Options{})
+	svc := authorization.New(e.store, comp, e.api)
+	svc.ClaimFor = time.Second
+	if _, err := svc.Complete(ctx, authorization.Delivery{Code: code, Tenant: "t1"}); err == nil || errors.Is(err, authorization.ErrCodeFailed) {
+		t.Fatalf("want a passing failure, got %v", err)
+	}
+	if n := e.wx.Calls("api_query_auth"); n != 0 {
+		t.Fatalf("the code was sent to WeChat %d times", n)
+	}
+	// Once the stuck lease lapses, the same code is exchanged normally.
+	time.Sleep(2 * time.Second)
+	svc.ClaimFor = 20 * time.Second
+	if _, err := svc.Complete(ctx, authorization.Delivery{Code: code, Tenant: "t1"}); err != nil {
+		t.Fatalf("retry after a passing failure: %v", err)
+	}
+	e.checkConsistent(t, miniProgram, "t1")
+}
+
+func TestSpentCodeWithKnownAppidRecoversTheRefreshToken(t *testing.T) {
+	e := newEnv(t, func(c *sandbox.Config) { c.PushURL = "" })
+	ctx := context.Background()
+	code := e.authorize(t, officialAccount)
+	// An exchange whose answer never reached us: WeChat has spent the code.
+	if _, err := e.api.QueryAuth(ctx, e.componentToken(t), testenv.ComponentAppID, code); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.callback.Authorized(ctx, authevents.Event{InfoType: "authorized", AuthorizerAppID: officialAccount,
+		AuthorizationCode: code, CreateTime: time.Now().Unix()}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := e.store.Authorizer(ctx, officialAccount)
+	if err != nil {
+		t.Fatalf("the authorization was lost: %v", err)
+	}
+	if a.Status != tokenstore.StatusAuthorized || a.RefreshToken != e.wx.RefreshToken(officialAccount) || a.Info.NickName == "" {
+		t.Fatalf("recovered record: status %s, refresh token current: %v, name %q", a.Status, a.RefreshToken == e.wx.RefreshToken(officialAccount), a.Info.NickName)
+	}
+	// And its access token is fetched on first use.
+	authz := credentials.NewAuthorizers(e.store, credentials.NewComponent(e.store, e.api, testenv.ComponentAppID, testenv.ComponentSecret, credentials.Options{}), e.api, credentials.Options{})
+	if _, err := authz.Token(ctx, officialAccount); err != nil {
+		t.Fatal(err)
+	}
 }

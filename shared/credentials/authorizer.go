@@ -82,18 +82,15 @@ func (a *Authorizers) callRefresh(ctx context.Context, appID, refreshToken strin
 	return t, err
 }
 
-// currentRefreshToken asks api_get_authorizer_info for the account's refresh token ("" if unknown).
-func (a *Authorizers) currentRefreshToken(ctx context.Context, appID string) string {
+// currentRefreshToken asks api_get_authorizer_info for the account's refresh token.
+func (a *Authorizers) currentRefreshToken(ctx context.Context, appID string) (string, error) {
 	var d wxapi.AuthorizerDetails
 	err := a.component.Do(ctx, func(componentToken string) error {
 		var err error
 		d, err = a.api.GetAuthorizerInfo(ctx, componentToken, a.component.AppID(), appID)
 		return err
 	})
-	if err != nil {
-		return ""
-	}
-	return d.Authorization.RefreshToken
+	return d.Authorization.RefreshToken, err
 }
 
 func (a *Authorizers) fetch(ctx context.Context, appID string, cur tokenstore.Credential) (fetched, error) {
@@ -104,7 +101,12 @@ func (a *Authorizers) fetch(ctx context.Context, appID string, cur tokenstore.Cr
 	if wxapi.IsCode(err, 61023) {
 		// Our refresh token may be stale while the account is fine: a call that timed out on our side after
 		// WeChat had issued a new one, or a re-authorization not yet stored. WeChat tells the current one.
-		if current := a.currentRefreshToken(ctx, appID); current != "" && current != cur.RefreshToken {
+		current, ierr := a.currentRefreshToken(ctx, appID)
+		switch {
+		case ierr != nil && !wxapi.NeedsReauth(ierr):
+			// Could not ask (busy, timeout): do not conclude anything; the next attempt asks again.
+			return fetched{}, fmt.Errorf("refresh authorizer %s: refresh token refused and the current one could not be read: %w", appID, ierr)
+		case current != "" && current != cur.RefreshToken:
 			logging.From(ctx).Warn("refresh token refused; retrying with the one WeChat reports as current", "authorizer_appid", appID)
 			t, err = a.callRefresh(ctx, appID, current)
 		}

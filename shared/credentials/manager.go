@@ -188,9 +188,14 @@ func (l *leaser) refreshIfDue(ctx context.Context, src source, dueBefore time.Ti
 	return c, err == nil, err
 }
 
-// refreshHeld runs with the lease held: call WeChat, store the result, give the lease back.
+// refreshHeld runs with the lease held: call WeChat, store the result, give the lease back. The WeChat part
+// is bounded well inside the lease, so nobody else can take it over while we still call; the store part
+// runs on a context of its own, so a token WeChat has issued (and a refresh token it may have rotated) is
+// never lost to the caller's deadline.
 func (l *leaser) refreshHeld(ctx context.Context, src source, cur tokenstore.Credential) (tokenstore.Credential, error) {
-	f, err := src.fetch(ctx, cur)
+	fctx, cancel := context.WithTimeout(ctx, l.opts.LeaseFor*3/4)
+	f, err := src.fetch(fctx, cur)
+	cancel()
 	if err != nil {
 		// Release on a context of its own: the caller's may be what just ran out.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -208,6 +213,8 @@ func (l *leaser) refreshHeld(ctx context.Context, src source, cur tokenstore.Cre
 	if src.usedRefreshToken {
 		commit.UsedRefreshToken, commit.RefreshToken = cur.RefreshToken, f.RefreshToken
 	}
+	ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	stored, err := l.store.CommitToken(ctx, commit)
 	if errors.Is(err, tokenstore.ErrStale) {
 		// Someone stored a newer token (or re-authorized the account) meanwhile: theirs wins.

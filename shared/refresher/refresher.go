@@ -41,7 +41,8 @@ type Refresher struct {
 
 	Window      time.Duration // refresh what expires within this; default 30m (> schedule period + margin)
 	Concurrency int           // refreshes in flight; default 32
-	// StopBefore: stop taking new work when the run's deadline is this close; default 15s.
+	// StopBefore: stop taking new work when the run's deadline is this close; default 30s (longer than one
+	// refresh can take: its WeChat part is bounded at 3/4 of the 30 s lease, its write runs on).
 	StopBefore time.Duration
 	Now        func() time.Time
 	Logger     *slog.Logger
@@ -230,7 +231,7 @@ func (r *Refresher) nearDeadline(ctx context.Context) bool {
 	}
 	stop := r.StopBefore
 	if stop == 0 {
-		stop = 15 * time.Second
+		stop = 30 * time.Second
 	}
 	return time.Until(dl) < stop
 }

@@ -349,3 +349,27 @@ func TestFreshAuthorizersAreNotListed(t *testing.T) {
 			cost[10], cost[40], tokenstore.DueShards)
 	}
 }
+
+func TestRecoveryThatCannotAskWeChatMarksNothing(t *testing.T) {
+	e := newEnv(t, 1, credentials.Options{}, func(c *sandbox.Config) { c.RotateRefreshTokens = true })
+	app := e.apps[0]
+	stored, _ := e.store.Authorizer(context.Background(), app)
+	comp, _ := e.store.Credential(context.Background(), tokenstore.ComponentTokenKey(testenv.ComponentAppID))
+	if _, err := e.api.AuthorizerToken(context.Background(), comp.AccessToken, testenv.ComponentAppID, app, stored.RefreshToken); err != nil {
+		t.Fatal(err) // WeChat rotated; we still hold the old refresh token
+	}
+	e.invalidateAll()
+	e.wx.SetFault("api_get_authorizer_info", sandbox.Fault{BusyRate: 1})
+	_, ref := e.instance(e.client(1), 10*time.Minute, 1)
+	rep, _ := ref.Run(context.Background())
+	if rep.NeedsReauth != 0 || rep.Failed != 1 {
+		t.Fatalf("report %+v: a busy WeChat must leave the account for the next run, not mark it", rep)
+	}
+	if a, _ := e.store.Authorizer(context.Background(), app); a.Status != tokenstore.StatusAuthorized {
+		t.Fatalf("status %s", a.Status)
+	}
+	e.wx.SetFault("api_get_authorizer_info", sandbox.Fault{})
+	if rep, _ = ref.Run(context.Background()); rep.Refreshed != 1 {
+		t.Fatalf("next run: %+v, want the account recovered and refreshed", rep)
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/wxtpp/platform/shared/logging"
 )
 
 // DueShards is how many partitions of the due index the authorizers are spread over. The scheduled
@@ -91,6 +93,7 @@ type Authorization struct {
 	Tenant         string // "" keeps the stored tenant (the push does not know it)
 	Kind           string
 	Info           AccountInfo
+	InfoKnown      bool // false: api_get_authorizer_info failed; the stored Kind and Info are kept
 	PermissionSets []int
 	AccessToken    string // may be empty: the token is then fetched on first use
 	ExpiresAt      time.Time
@@ -106,15 +109,18 @@ type Authorization struct {
 func (s *Store) PutAuthorization(ctx context.Context, a Authorization) (Authorizer, error) {
 	now := s.now()
 	key := AuthorizerKey(a.AppID)
-	at := a.At.UnixMilli()
+	// Whole seconds, like WeChat's CreateTime: the redirect's time (our clock) and the push's (WeChat's) must
+	// compare on the same scale. Ties go to whichever is processed later.
+	at := a.At.Truncate(time.Second).UnixMilli()
+	// Refused if a later authorization or a later revocation (possibly a tombstone for an account whose
+	// `unauthorized` push came first) is stored.
 	cond := expression.AttributeNotExists(expression.Name("PK")).
-		Or(expression.Name("AuthorizedAt").LessThanEqual(expression.Value(at)).
+		Or(expression.AttributeNotExists(expression.Name("AuthorizedAt")).
+			Or(expression.Name("AuthorizedAt").LessThanEqual(expression.Value(at))).
 			And(expression.AttributeNotExists(expression.Name("RevokedAt")).
 				Or(expression.Name("RevokedAt").LessThanEqual(expression.Value(at)))))
 	upd := expression.Set(expression.Name("AppID"), expression.Value(a.AppID)).
-		Set(expression.Name("Kind"), expression.Value(a.Kind)).
 		Set(expression.Name("Status"), expression.Value(StatusAuthorized)).
-		Set(expression.Name("Info"), expression.Value(a.Info)).
 		Set(expression.Name("RefreshToken"), expression.Value(a.RefreshToken)).
 		Set(expression.Name("AuthCode"), expression.Value(a.AuthCode)).
 		Set(expression.Name("AuthorizedAt"), expression.Value(at)).
@@ -126,6 +132,9 @@ func (s *Store) PutAuthorization(ctx context.Context, a Authorization) (Authoriz
 		Remove(expression.Name("ReauthReason")).
 		Remove(expression.Name("LeaseOwner")).
 		Remove(expression.Name("LeaseUntil"))
+	if a.InfoKnown {
+		upd = upd.Set(expression.Name("Kind"), expression.Value(a.Kind)).Set(expression.Name("Info"), expression.Value(a.Info))
+	}
 	if len(a.PermissionSets) > 0 {
 		upd = upd.Set(expression.Name("PermissionSets"), expression.Value(a.PermissionSets))
 	} else {
@@ -150,7 +159,8 @@ func (s *Store) PutAuthorization(ctx context.Context, a Authorization) (Authoriz
 	if err := attributevalue.UnmarshalMap(out.Attributes, &stored); err != nil {
 		return Authorizer{}, fmt.Errorf("decode authorizer %s: %w", a.AppID, err)
 	}
-	return stored, s.history(ctx, a.AppID, "authorized", now, map[string]string{"Tenant": a.Tenant})
+	s.history(ctx, a.AppID, "authorized", now, map[string]string{"Tenant": a.Tenant})
+	return stored, nil
 }
 
 // BindTenant records which tenant an authorization belongs to, if the stored authorization is still the
@@ -175,15 +185,17 @@ func (s *Store) BindTenant(ctx context.Context, appID, authCode, tenant string) 
 }
 
 // Revoke marks an authorizer revoked (the `unauthorized` push): its tokens are wiped and it leaves the due
-// index; its info, tenant and history stay. A revocation older than the stored authorization (pushes can
-// arrive late) changes nothing and reports false.
+// index; its info, tenant and history stay. An account not stored yet (its `authorized` push is late or
+// still being exchanged) gets a revoked tombstone, so that late authorization cannot bring it back. A
+// revocation older than the stored authorization (pushes can arrive late) changes nothing and reports false.
 func (s *Store) Revoke(ctx context.Context, appID string, at time.Time) (bool, error) {
 	// WeChat's CreateTime has whole seconds: a revocation in the same second as the authorization is taken
 	// to follow it.
-	cond := expression.AttributeExists(expression.Name("PK")).
-		And(expression.Name("AuthorizedAt").LessThan(expression.Value(at.Truncate(time.Second).Add(time.Second).UnixMilli())))
-	upd := expression.Set(expression.Name("Status"), expression.Value(StatusRevoked)).
-		Set(expression.Name("RevokedAt"), expression.Value(at.UnixMilli())).
+	cond := expression.AttributeNotExists(expression.Name("AuthorizedAt")).
+		Or(expression.Name("AuthorizedAt").LessThan(expression.Value(at.Truncate(time.Second).Add(time.Second).UnixMilli())))
+	upd := expression.Set(expression.Name("AppID"), expression.Value(appID)).
+		Set(expression.Name("Status"), expression.Value(StatusRevoked)).
+		Set(expression.Name("RevokedAt"), expression.Value(at.Truncate(time.Second).UnixMilli())).
 		Set(expression.Name("UpdatedAt"), expression.Value(s.now().UnixMilli())).
 		Add(expression.Name("Version"), expression.Value(1))
 	for _, name := range []string{"AccessToken", "RefreshToken", "ExpiresAt", "DueShard", "DueAt", "LeaseOwner", "LeaseUntil"} {
@@ -196,7 +208,8 @@ func (s *Store) Revoke(ctx context.Context, appID string, at time.Time) (bool, e
 	if err != nil {
 		return false, fmt.Errorf("revoke %s: %w", appID, err)
 	}
-	return true, s.history(ctx, appID, "revoked", at, nil)
+	s.history(ctx, appID, "revoked", at, nil)
+	return true, nil
 }
 
 // MarkNeedsReauth records that WeChat refused the refresh token (61023 and the like): the account must
@@ -219,18 +232,26 @@ func (s *Store) MarkNeedsReauth(ctx context.Context, appID, refusedRefreshToken,
 	if err != nil {
 		return false, fmt.Errorf("mark %s needs_reauth: %w", appID, err)
 	}
-	return true, s.history(ctx, appID, "needs_reauth", s.now(), map[string]string{"Reason": reason})
+	s.history(ctx, appID, "needs_reauth", s.now(), map[string]string{"Reason": reason})
+	return true, nil
 }
 
 // historyTTL keeps authorization history for a year.
 const historyTTL = 365 * 24 * time.Hour
 
-// history appends an event to the authorizer's history (same partition, SK = EVENT#recorded-time#kind;
-// ordered by when we recorded it, since WeChat's event times have whole seconds only).
-func (s *Store) history(ctx context.Context, appID, kind string, at time.Time, attrs map[string]string) error {
+// history appends an event to the authorizer's history (same partition, SK = EVENT#recorded-µs#kind;
+// ordered by when we recorded it, since WeChat's event times have whole seconds only). It is best effort,
+// after the state change it describes is durable: a failure is logged, never reported as the change failing.
+func (s *Store) history(ctx context.Context, appID, kind string, at time.Time, attrs map[string]string) {
+	if err := s.appendHistory(ctx, appID, kind, at, attrs); err != nil {
+		logging.From(ctx).Warn("authorizer history not recorded", "authorizer_appid", appID, "event", kind, "error", err.Error())
+	}
+}
+
+func (s *Store) appendHistory(ctx context.Context, appID, kind string, at time.Time, attrs map[string]string) error {
 	now := s.now()
 	item := map[string]any{
-		"PK": AuthorizerKey(appID).PK, "SK": fmt.Sprintf("EVENT#%013d#%s", now.UnixNano()/1000, kind),
+		"PK": AuthorizerKey(appID).PK, "SK": fmt.Sprintf("EVENT#%016d#%s", now.UnixMicro(), kind),
 		"Kind": kind, "At": at.UnixMilli(), "PurgeAt": now.Add(historyTTL).Unix(),
 	}
 	for k, v := range attrs {
@@ -316,8 +337,9 @@ type CodeClaim struct {
 func codeKey(code string) Key { return Key{PK: "AUTHCODE#" + code, SK: "AUTHCODE"} }
 
 // ClaimCode claims an authorization code for exchange. It returns (claim, true) to the claimant, and the
-// current claim with false to everyone else. A claim that lapsed unfinished can be taken over.
-func (s *Store) ClaimCode(ctx context.Context, code, owner string, lease time.Duration) (CodeClaim, bool, error) {
+// current claim with false to everyone else. A claim that lapsed unfinished can be taken over. A tenant
+// (from the redirect) is recorded on the claim, so whichever delivery finally stores the account binds it.
+func (s *Store) ClaimCode(ctx context.Context, code, owner string, lease time.Duration, tenant string) (CodeClaim, bool, error) {
 	now := s.now()
 	cond := expression.AttributeNotExists(expression.Name("PK")).
 		Or(expression.Name("Done").Equal(expression.Value(false)).
@@ -327,6 +349,9 @@ func (s *Store) ClaimCode(ctx context.Context, code, owner string, lease time.Du
 		Set(expression.Name("Until"), expression.Value(now.Add(lease).UnixMilli())).
 		Set(expression.Name("Done"), expression.Value(false)).
 		Set(expression.Name("PurgeAt"), expression.Value(now.Add(24*time.Hour).Unix()))
+	if tenant != "" {
+		upd = upd.Set(expression.Name("Tenant"), expression.Value(tenant))
+	}
 	out, err := s.update(ctx, codeKey(code), upd, &cond, types.ReturnValueAllNew)
 	var c CodeClaim
 	if isConditionFailed(err) {
@@ -403,43 +428,49 @@ func (s *Store) CodeClaimOf(ctx context.Context, code string) (CodeClaim, error)
 	return c, nil
 }
 
-// PreAuthCode is the cached pre_auth_code, reused across page renders while it has life left.
+// PreAuthCode is a cached pre_auth_code, reused across one tenant's page renders while it has life left.
 type PreAuthCode struct {
 	Code      string `dynamodbav:"Code"`
 	ExpiresAt int64  `dynamodbav:"ExpiresAt"` // unix ms
 }
 
-func preAuthKey(componentAppID string) Key {
-	return Key{PK: "COMPONENT#" + componentAppID, SK: "PREAUTH"}
+// Per tenant: a pre_auth_code is spent by the first authorization made with it, so merchants must not share one.
+func preAuthKey(componentAppID, tenant string) Key {
+	return Key{PK: "COMPONENT#" + componentAppID, SK: "PREAUTH#" + tenant}
 }
 
-// PreAuthCode reads the cached pre_auth_code, or ErrNotFound.
-func (s *Store) PreAuthCode(ctx context.Context, componentAppID string) (PreAuthCode, error) {
+// PreAuthCode reads a tenant's cached pre_auth_code, or ErrNotFound.
+func (s *Store) PreAuthCode(ctx context.Context, componentAppID, tenant string) (PreAuthCode, error) {
 	var p PreAuthCode
-	if err := s.get(ctx, preAuthKey(componentAppID), &p); err != nil {
+	if err := s.get(ctx, preAuthKey(componentAppID, tenant), &p); err != nil {
 		return PreAuthCode{}, fmt.Errorf("read pre_auth_code: %w", err)
 	}
 	return p, nil
 }
 
-// PutPreAuthCode caches a pre_auth_code.
-func (s *Store) PutPreAuthCode(ctx context.Context, componentAppID string, p PreAuthCode) error {
+// PutPreAuthCode caches a tenant's pre_auth_code.
+func (s *Store) PutPreAuthCode(ctx context.Context, componentAppID, tenant string, p PreAuthCode) error {
 	upd := expression.Set(expression.Name("Code"), expression.Value(p.Code)).
 		Set(expression.Name("ExpiresAt"), expression.Value(p.ExpiresAt)).
 		Set(expression.Name("PurgeAt"), expression.Value(p.ExpiresAt/1000+3600))
-	if _, err := s.update(ctx, preAuthKey(componentAppID), upd, nil, types.ReturnValueNone); err != nil {
+	if _, err := s.update(ctx, preAuthKey(componentAppID, tenant), upd, nil, types.ReturnValueNone); err != nil {
 		return fmt.Errorf("store pre_auth_code: %w", err)
 	}
 	return nil
 }
 
-// ForgetPreAuthCode drops the cached pre_auth_code if it is code (it was used for an authorization).
-func (s *Store) ForgetPreAuthCode(ctx context.Context, componentAppID, code string) error {
-	cond := expression.Name("Code").Equal(expression.Value(code))
-	upd := expression.Set(expression.Name("ExpiresAt"), expression.Value(0))
-	_, err := s.update(ctx, preAuthKey(componentAppID), upd, &cond, types.ReturnValueNone)
-	if err != nil && !isConditionFailed(err) {
-		return fmt.Errorf("forget pre_auth_code: %w", err)
+// Used reports whether UseOnce(id) has been recorded (and not yet purged).
+func (s *Store) Used(ctx context.Context, id string) (bool, error) {
+	var item struct {
+		PurgeAt int64 `dynamodbav:"PurgeAt"`
 	}
-	return nil
+	err := s.get(ctx, Key{PK: "ONCE#" + id, SK: "ONCE"}, &item)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read single-use marker: %w", err)
+	}
+	// DynamoDB deletes expired items only eventually (DynamoDB Local never): honour the expiry ourselves.
+	return item.PurgeAt > s.now().Unix(), nil
 }

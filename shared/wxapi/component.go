@@ -85,14 +85,22 @@ func (a AuthorizationInfo) PermissionSets() []int {
 }
 
 // QueryAuth exchanges an authorization code (from the redirect or the `authorized` push).
+//
+// The code is single-use, so the call is made once, without retries: a retry after a timeout WeChat did
+// process would only answer 61009 and hide the answer that mattered.
 func (c *Client) QueryAuth(ctx context.Context, componentToken, appID, authCode string) (AuthorizationInfo, error) {
 	var out struct {
 		Info AuthorizationInfo `json:"authorization_info"`
 	}
-	err := c.Call(ctx, "api_query_auth", "POST", "/cgi-bin/component/api_query_auth", tokenQuery(componentToken),
+	once := *c
+	once.MaxAttempts = 1
+	err := once.Call(ctx, "api_query_auth", "POST", "/cgi-bin/component/api_query_auth", tokenQuery(componentToken),
 		map[string]string{"component_appid": appID, "authorization_code": authCode}, &out)
 	if err == nil && out.Info.Appid() == "" {
 		return AuthorizationInfo{}, errMissing("api_query_auth", "authorizer_appid")
+	}
+	if err == nil && out.Info.RefreshToken == "" {
+		return AuthorizationInfo{}, errMissing("api_query_auth", "authorizer_refresh_token")
 	}
 	return out.Info, err
 }
