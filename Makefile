@@ -1,5 +1,5 @@
-# The two commands a new machine needs: `make dev` and `make test`. Everything they use is installed by the
-# project's own scripts (emulators from npm, Chromium from apt).
+# The two commands a new machine needs: `make dev` and `make test`. They need Go, Java 17, Node 20 (npm) and make;
+# the project's scripts install the rest (emulators from npm; for `make test`, gcc and Chromium from apt).
 GO        ?= go
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
@@ -15,7 +15,8 @@ dev:
 test:
 	infra/scripts/test.sh
 
-## build: one linux/arm64 `bootstrap` per function in build/<name>/ (what template.yaml deploys).
+## build: one linux/arm64 `bootstrap` per function in build/<name>/, as `sam build` makes them (to check sizes;
+## deploys go through `sam build`, which runs the build-<Function> targets of infra/sam.mk).
 build: $(FUNCTIONS:%=build/%/bootstrap)
 
 build/%/bootstrap: FORCE
@@ -30,12 +31,12 @@ bench:
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzOpen -fuzztime=$${FUZZTIME:-60s} ./shared/wxcrypt
 
-## deploy: build with SAM and deploy (asks for the parameters the first time).
+## deploy: build with SAM (in place, no copy of the tree) and deploy (asks for the parameters the first time).
 deploy:
-	sam build && sam deploy --guided
+	sam build --build-in-source && sam deploy --guided
 
 clean:
-	rm -rf build
+	rm -rf build .aws-sam
 
 FORCE:
 

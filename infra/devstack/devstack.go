@@ -35,14 +35,16 @@ import (
 	"github.com/wxtpp/platform/shared/tokenstore"
 )
 
-// Functions lists every Lambda function with its API routes, as template.yaml declares them.
+// Functions lists every Lambda function with its API routes and timeout, as template.yaml declares them. The
+// timeout matters: the refresh function stops taking work when its deadline is near.
 var Functions = []struct {
-	Name   string
-	Routes []localrun.Route
+	Name    string
+	Routes  []localrun.Route
+	Timeout time.Duration
 }{
-	{"ticket", []localrun.Route{{Method: "POST", Path: "/wechat/component/events"}}},
-	{"authredirect", []localrun.Route{{Method: "GET", Path: "/auth/start"}, {Method: "GET", Path: "/auth/callback"}}},
-	{"refresh", nil}, // invoked on a schedule, like EventBridge does (RefreshInterval)
+	{"ticket", []localrun.Route{{Method: "POST", Path: "/wechat/component/events"}}, 10 * time.Second},
+	{"authredirect", []localrun.Route{{Method: "GET", Path: "/auth/start"}, {Method: "GET", Path: "/auth/callback"}}, 20 * time.Second},
+	{"refresh", nil, 240 * time.Second}, // invoked on a schedule, like EventBridge does (RefreshInterval)
 }
 
 // Options configure the stack. OptionsFromEnv fills them the way `make dev` does.
@@ -65,9 +67,9 @@ type Options struct {
 }
 
 // OptionsFromEnv reads WECHAT_COMPONENT_APPID, WECHAT_COMPONENT_SECRET, WECHAT_TOKEN, WECHAT_ENCODING_AES_KEY,
-// WECHAT_API_BASE, WECHAT_MP_BASE, STATE_SIGNING_KEY, DEV_RETURN_URL_ALLOWLIST, DEV_PORT, DEV_TICKET_INTERVAL,
-// DEV_REFRESH_INTERVAL, LOG_LEVEL. Secrets left unset are generated at random for this run (the sandbox is configured with the same
-// values).
+// WECHAT_API_BASE, WECHAT_MP_BASE (only together with WECHAT_API_BASE), STATE_SIGNING_KEY,
+// DEV_RETURN_URL_ALLOWLIST, DEV_PORT, DEV_TICKET_INTERVAL, DEV_REFRESH_INTERVAL, LOG_LEVEL. Secrets left unset
+// are generated at random for this run (the sandbox is configured with the same values).
 func OptionsFromEnv(getenv func(string) string) (Options, error) {
 	o := Options{
 		Port:               8080,
@@ -106,6 +108,9 @@ func OptionsFromEnv(getenv func(string) string) (Options, error) {
 			return Options{}, fmt.Errorf("DEV_REFRESH_INTERVAL %q is not a duration", v)
 		}
 		o.RefreshInterval = d
+	}
+	if o.MPBase != "" && o.APIBase == "" {
+		return Options{}, errors.New("WECHAT_MP_BASE is set without WECHAT_API_BASE: the bundled sandbox serves both, so set both (for another WeChat) or neither (for the sandbox)")
 	}
 	if o.APIBase != "" && (o.ComponentSecret == "" || o.Token == "" || o.EncodingAESKey == "") {
 		return Options{}, errors.New("WECHAT_API_BASE is set, so the sandbox is not started: set WECHAT_COMPONENT_SECRET, WECHAT_TOKEN and WECHAT_ENCODING_AES_KEY for that WeChat too")
@@ -225,7 +230,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	for _, f := range Functions {
 		fns = append(fns, localrun.Function{
 			Name: f.Name, Binary: filepath.Join(opts.BinDir, f.Name, "bootstrap"),
-			Env: env, Routes: f.Routes, Instances: max(opts.Instances, 1),
+			Env: env, Routes: f.Routes, Instances: max(opts.Instances, 1), Timeout: f.Timeout,
 		})
 	}
 	if s.Runner, err = localrun.Start(ctx, fns, opts.Logs); err != nil {

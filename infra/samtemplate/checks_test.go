@@ -359,21 +359,45 @@ Resources:
 func TestCheckLogGroups(t *testing.T) {
 	tpl := mustParse(t, `
 Resources:
-  LoggedFunction:
+  GoodFunction:
+    Type: AWS::Serverless::Function
+    DependsOn: GoodLogGroup
+    Properties: {CodeUri: ., FunctionName: !Sub "${AWS::StackName}-good"}
+  GoodLogGroup:
+    Type: AWS::Logs::LogGroup
+    Properties: {LogGroupName: !Sub "/aws/lambda/${AWS::StackName}-good", RetentionInDays: 30}
+  RacyFunction:
     Type: AWS::Serverless::Function
     Properties: {CodeUri: .}
-  LoggedLogGroup:
+  RacyLogGroup:
     Type: AWS::Logs::LogGroup
-    Properties: {LogGroupName: !Sub "/aws/lambda/${LoggedFunction}"}
+    Properties: {LogGroupName: !Sub "/aws/lambda/${RacyFunction}"}
+  EagerFunction:
+    Type: AWS::Serverless::Function
+    DependsOn: [GoodLogGroup]
+    Properties: {CodeUri: ., FunctionName: !Sub "${AWS::StackName}-eager"}
+  EagerLogGroup:
+    Type: AWS::Logs::LogGroup
+    Properties: {LogGroupName: !Sub "/aws/lambda/${AWS::StackName}-eager", RetentionInDays: 30}
+  FixedFunction:
+    Type: AWS::Serverless::Function
+    DependsOn: [FixedLogGroup]
+    Properties: {CodeUri: ., FunctionName: fixed}
+  FixedLogGroup:
+    Type: AWS::Logs::LogGroup
+    Properties: {LogGroupName: /aws/lambda/fixed, RetentionInDays: 30}
   QuietFunction:
     Type: AWS::Serverless::Function
-    Properties: {CodeUri: .}
+    Properties: {CodeUri: ., FunctionName: !Sub "${AWS::StackName}-quiet"}
 `)
 	problems := checkLogGroups(tpl)
-	wantProblem(t, problems, "QuietFunction has no AWS::Logs::LogGroup")
-	wantProblem(t, problems, "LoggedLogGroup has no RetentionInDays")
-	if len(problems) != 2 {
-		t.Errorf("want 2 problems, got %q", problems)
+	wantProblem(t, problems, "RacyFunction has no explicit FunctionName")
+	wantProblem(t, problems, "log group RacyLogGroup has no RetentionInDays")
+	wantProblem(t, problems, "EagerFunction does not DependsOn its log group EagerLogGroup")
+	wantProblem(t, problems, "FixedFunction", `FunctionName "fixed"`, "${AWS::StackName}")
+	wantProblem(t, problems, "QuietFunction has no AWS::Logs::LogGroup named /aws/lambda/${AWS::StackName}-quiet")
+	if len(problems) != 5 {
+		t.Errorf("want 5 problems (GoodFunction is fine), got %q", problems)
 	}
 }
 
@@ -612,22 +636,56 @@ Resources:
 }
 
 func TestCheckOutputs(t *testing.T) {
-	tpl := mustParse(t, `
-Resources:
+	tpl := mustParse(t, httpTemplate+`
   Topic: {Type: AWS::SNS::Topic}
 Outputs:
   TicketEventsUrl: {Value: !Sub "https://x/wechat/component/event"}
   AuthStartUrl: {Value: !Join ["", ["https://x", "/auth/start?tenant="]]}
+  MessageCallbackUrl: {Value: !Join ["", [!Sub "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}", "/wechat/$APPID$/callback"]]}
   TableName: {Value: !Ref Topic}
 `)
 	problems := checkOutputs(tpl)
 	wantProblem(t, problems, "output TicketEventsUrl does not end in /wechat/component/events")
-	wantProblem(t, problems, "output MessageCallbackUrl is missing")
+	wantProblem(t, problems, "output TicketEventsUrl points at /wechat/component/event, which no route")
+	wantProblem(t, problems, "output MessageCallbackUrl points at /wechat/$APPID$/callback, which no route")
 	wantProblem(t, problems, "output TableName", "want !Ref to an AWS::DynamoDB::Table")
 	wantProblem(t, problems, "output JobsQueueUrl is missing")
 	for _, p := range problems {
 		if strings.Contains(p, "AuthStartUrl") {
-			t.Errorf("AuthStartUrl is fine, got %q", p)
+			t.Errorf("AuthStartUrl is fine (GET /auth/start is a route), got %q", p)
+		}
+	}
+
+	// With the route, the placeholder matches its path parameter.
+	tpl = mustParse(t, httpTemplate+`
+  CallbackRoute:
+    Type: AWS::ApiGatewayV2::Route
+    Properties: {ApiId: !Ref Api, RouteKey: "POST /wechat/{appid}/callback", Target: !Sub "integrations/${PagesIntegration}"}
+Outputs:
+  MessageCallbackUrl: {Value: "https://x/wechat/$APPID$/callback"}
+`)
+	for _, p := range checkOutputs(tpl) {
+		if strings.Contains(p, "MessageCallbackUrl") {
+			t.Errorf("MessageCallbackUrl is served by POST /wechat/{appid}/callback, got %q", p)
+		}
+	}
+}
+
+func TestPathServed(t *testing.T) {
+	for _, c := range []struct {
+		route, path string
+		want        bool
+	}{
+		{"/auth/start", "/auth/start", true},
+		{"/auth/start", "/auth/starts", false},
+		{"/wechat/{appid}/callback", "/wechat/$APPID$/callback", true},
+		{"/wechat/{appid}/callback", "/wechat/wx0123/callback", true},
+		{"/wechat/{appid}/callback", "/wechat//callback", false},
+		{"/wechat/{appid}/callback", "/wechat/callback", false},
+		{"/wechat/component/events", "/wechat/$APPID$/events", false},
+	} {
+		if got := pathServed(c.route, c.path); got != c.want {
+			t.Errorf("pathServed(%q, %q) = %v, want %v", c.route, c.path, got, c.want)
 		}
 	}
 }

@@ -14,10 +14,13 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/awslabs/goformation/v7/cloudformation/dynamodb"
 	"github.com/awslabs/goformation/v7/cloudformation/global"
 	"github.com/awslabs/goformation/v7/cloudformation/policies"
+
+	"github.com/wxtpp/platform/infra/devstack"
 )
 
 // repoRoot is the project root as seen from this package's directory (go test runs tests there).
@@ -495,6 +498,10 @@ func checkEnvironment(tpl *Template) []string {
 	return problems
 }
 
+// checkLogGroups: every function has an explicit FunctionName (per stack), a log group with a retention named
+// /aws/lambda/<that name>, and DependsOn that group. A group named from !Ref of the function can only be created
+// after the function, which may already have logged: Lambda then creates the group itself (kept forever) and
+// the stack's LogGroup fails with "already exists".
 func checkLogGroups(tpl *Template) []string {
 	var problems []string
 	byName := map[string]string{}
@@ -503,15 +510,42 @@ func checkLogGroups(tpl *Template) []string {
 		if _, ok := props["RetentionInDays"]; !ok {
 			problems = append(problems, fmt.Sprintf("log group %s has no RetentionInDays", id))
 		}
-		byName[compact(props["LogGroupName"])] = id
+		if name := subText(props["LogGroupName"]); name != "" {
+			byName[name] = id
+		}
 	}
 	for _, fn := range functions(tpl) {
-		want := compact(map[string]any{FnSub: "/aws/lambda/${" + fn + "}"})
-		if _, ok := byName[want]; !ok {
-			problems = append(problems, fmt.Sprintf("%s has no AWS::Logs::LogGroup named !Sub /aws/lambda/${%s}", fn, fn))
+		name := subText(tpl.Properties(fn)["FunctionName"])
+		if name == "" {
+			problems = append(problems, fmt.Sprintf("%s has no explicit FunctionName (a string or !Sub string), so its log group cannot be created before it", fn))
+			continue
+		}
+		if !strings.Contains(name, "${AWS::StackName}") {
+			problems = append(problems, fmt.Sprintf("%s: FunctionName %q does not contain ${AWS::StackName}; two stacks in one account and region would collide", fn, name))
+		}
+		group, ok := byName["/aws/lambda/"+name]
+		if !ok {
+			problems = append(problems, fmt.Sprintf("%s has no AWS::Logs::LogGroup named /aws/lambda/%s", fn, name))
+			continue
+		}
+		if !slices.Contains(asList(tpl.Resource(fn)["DependsOn"]), any(group)) {
+			problems = append(problems, fmt.Sprintf("%s does not DependsOn its log group %s, so it may log before the group exists", fn, group))
 		}
 	}
 	return problems
+}
+
+// subText is the text of a plain string or of a !Sub string; "" for anything else.
+func subText(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case map[string]any:
+		if s, ok := x[FnSub].(string); ok && len(x) == 1 {
+			return s
+		}
+	}
+	return ""
 }
 
 func checkTable(tpl *Template) []string {
@@ -852,10 +886,10 @@ func stringLeaves(v any) []string {
 func checkOutputs(tpl *Template) []string {
 	var problems []string
 	outputs := tpl.Section("Outputs")
+	// The message callback URL (/wechat/$APPID$/callback) joins when its function does.
 	urls := map[string]string{
-		"TicketEventsUrl":    "/wechat/component/events",
-		"MessageCallbackUrl": "/wechat/$APPID$/callback",
-		"AuthStartUrl":       "/auth/start?tenant=",
+		"TicketEventsUrl": "/wechat/component/events",
+		"AuthStartUrl":    "/auth/start?tenant=",
 	}
 	for _, name := range sortedKeys(urls) {
 		out, ok := outputs[name].(map[string]any)
@@ -865,6 +899,23 @@ func checkOutputs(tpl *Template) []string {
 		}
 		if !slices.ContainsFunc(stringLeaves(out["Value"]), func(s string) bool { return strings.HasSuffix(s, urls[name]) }) {
 			problems = append(problems, fmt.Sprintf("output %s does not end in %s: %s", name, urls[name], compact(out["Value"])))
+		}
+	}
+	// A URL pasted into the WeChat console must lead somewhere: its path must be a route of the template.
+	routes := tpl.Routes()
+	for _, name := range sortedKeys(outputs) {
+		out, _ := outputs[name].(map[string]any)
+		for _, leaf := range stringLeaves(out["Value"]) {
+			path := leaf
+			if i := strings.Index(leaf, "://"); i >= 0 {
+				_, path, _ = strings.Cut(leaf[i+3:], "/")
+				path = "/" + path
+			}
+			path, _, _ = strings.Cut(path, "?")
+			if !strings.HasPrefix(path, "/") || path == "/" || slices.ContainsFunc(routes, func(r Route) bool { return pathServed(r.Path, path) }) {
+				continue
+			}
+			problems = append(problems, fmt.Sprintf("output %s points at %s, which no route of the template serves", name, path))
 		}
 	}
 	refs := map[string]string{"TableName": "AWS::DynamoDB::Table", "JobsQueueUrl": "AWS::SQS::Queue", "JobsDLQUrl": "AWS::SQS::Queue"}
@@ -880,4 +931,88 @@ func checkOutputs(tpl *Template) []string {
 		}
 	}
 	return problems
+}
+
+// pathServed reports whether a route path (with {param} segments) serves a URL path, in which WeChat's
+// placeholders such as $APPID$ stand for a parameter.
+func pathServed(route, path string) bool {
+	rs, ps := strings.Split(route, "/"), strings.Split(path, "/")
+	if len(rs) != len(ps) {
+		return false
+	}
+	for i := range rs {
+		param := strings.HasPrefix(rs[i], "{") && strings.HasSuffix(rs[i], "}")
+		placeholder := len(ps[i]) > 2 && strings.HasPrefix(ps[i], "$") && strings.HasSuffix(ps[i], "$")
+		if rs[i] != ps[i] && !(param && (placeholder || ps[i] != "")) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestReturnUrlAllowlistPattern: CloudFormation refuses, at deploy time, an allow-list the pages would refuse
+// at cold start (or, worse, one pointing merchants at plain http).
+func TestReturnUrlAllowlistPattern(t *testing.T) {
+	p := loadProject(t, repoRoot)
+	param, _ := p.tpl.Section("Parameters")["ReturnUrlAllowlist"].(map[string]any)
+	pattern, ok := param["AllowedPattern"].(string)
+	if !ok {
+		t.Fatal("parameter ReturnUrlAllowlist has no AllowedPattern")
+	}
+	re := regexp.MustCompile("^(?:" + pattern + ")$") // CloudFormation matches the whole value
+	for _, good := range []string{
+		"", "https://shop.example.com", "https://shop.example.com/after-auth/",
+		"https://a.example.com/x,https://b.example.com:8443", "https://a.example.com , https://b.example.com/y/z",
+	} {
+		if !re.MatchString(good) {
+			t.Errorf("%q is refused", good)
+		}
+	}
+	for _, bad := range []string{
+		"http://shop.example.com", "shop.example.com", "https://shop.example.com?x=1", "https://shop.example.com/#top",
+		"https://user@shop.example.com", "https://a.example.com,", ",https://a.example.com", "javascript:alert(1)",
+		"https://a.example.com/x y", `https://a.example.com\evil`,
+	} {
+		if re.MatchString(bad) {
+			t.Errorf("%q is accepted", bad)
+		}
+	}
+}
+
+// TestDevstackMatchesTemplate: `make dev` runs each function with the routes and timeout template.yaml gives it
+// (the refresh function paces itself by its deadline; the callback waits up to 8 s for the push).
+func TestDevstackMatchesTemplate(t *testing.T) {
+	p := loadProject(t, repoRoot)
+	byDir := map[string]string{}
+	for _, fn := range functions(p.tpl) {
+		if dir, problem := buildDir(p, fn); problem == "" {
+			byDir[dir] = fn
+		}
+	}
+	routes := map[string][]string{}
+	for _, r := range p.tpl.Routes() {
+		routes[r.Function] = append(routes[r.Function], r.Key())
+	}
+	if len(devstack.Functions) != len(byDir) {
+		t.Errorf("devstack runs %d functions, template.yaml declares %d", len(devstack.Functions), len(byDir))
+	}
+	for _, f := range devstack.Functions {
+		fn, ok := byDir[f.Name]
+		if !ok {
+			t.Errorf("devstack runs %s, which no function of template.yaml is built from", f.Name)
+			continue
+		}
+		if timeout, _ := number(p.tpl.FunctionProperty(fn, "Timeout")); time.Duration(timeout)*time.Second != f.Timeout {
+			t.Errorf("%s: devstack timeout %s, template.yaml %v s", f.Name, f.Timeout, timeout)
+		}
+		var keys []string
+		for _, r := range f.Routes {
+			keys = append(keys, r.Method+" "+r.Path)
+		}
+		slices.Sort(keys)
+		want := slices.Sorted(slices.Values(routes[fn]))
+		if !slices.Equal(keys, want) {
+			t.Errorf("%s: devstack routes %q, template.yaml %q", f.Name, keys, want)
+		}
+	}
 }

@@ -11,11 +11,14 @@ need() { command -v "$1" >/dev/null 2>&1 || { echo "install-emulators: $1 is req
 need java "DynamoDB Local is a Java program; apt-get install -y openjdk-17-jre-headless"
 need npm  "the emulators come from the npm registry; apt-get install -y nodejs npm"
 
+tmp=""
+trap '[ -z "$tmp" ] || rm -rf "$tmp"' EXIT # a failed download leaves nothing behind
+
 if [ ! -f "$dir/dynamodb/DynamoDBLocal.jar" ]; then
   tmp=$(mktemp -d)
   (cd "$tmp" && npm pack --silent amplify-dynamodb-simulator@2.9.30 >/dev/null \
      && tar xzf amplify-dynamodb-simulator-2.9.30.tgz package/emulator)
-  rm -rf "$dir/dynamodb" && mv "$tmp/package/emulator" "$dir/dynamodb" && rm -rf "$tmp"
+  rm -rf "$dir/dynamodb" && mv "$tmp/package/emulator" "$dir/dynamodb"
   echo "install-emulators: DynamoDB Local installed in $dir/dynamodb"
 fi
 

@@ -5,10 +5,30 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 
+# -race needs cgo, and cgo a C compiler: without gcc, go silently turns cgo off and -race fails.
+if ! command -v gcc >/dev/null 2>&1; then
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null 2>&1 || {
+      echo "test: go test -race needs a C compiler; as root run: apt-get install gcc libc6-dev" >&2; exit 1; }
+    sudo=sudo
+  fi
+  command -v apt-get >/dev/null 2>&1 || {
+    echo "test: go test -race needs a C compiler; install gcc and the C library headers" >&2; exit 1; }
+  echo "test: installing gcc (go test -race needs cgo)" >&2
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev >/dev/null
+fi
+
 "$root/infra/scripts/install-chromium.sh"
 "$root/infra/scripts/install-emulators.sh"
 
-unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))
+# Every Go file of the project, not the caches or build outputs (which hold other modules' sources).
+if ! unformatted=$(find . -name '*.go' -not -path './.cache/*' -not -path './build/*' -not -path './.aws-sam/*' -print0 \
+    | xargs -0 -r gofmt -l); then
+  echo "test: gofmt could not check the Go files (its errors are above)" >&2
+  exit 1
+fi
 if [ -n "$unformatted" ]; then
   echo "test: not gofmt-formatted:" >&2
   echo "$unformatted" >&2

@@ -174,12 +174,18 @@ func (p *page) start(q url.Values) events.APIGatewayV2HTTPResponse {
 	}
 	p.log = p.log.With("tenant", tenant)
 
-	pre, err := h.Service.PreAuthCode(p.ctx)
+	pre, preExp, err := h.Service.PreAuthCode(p.ctx, tenant)
 	if err != nil {
 		return p.failErr("pre_auth_code not obtained", err)
 	}
-	ttl := h.stateTTL()
-	st := State{Tenant: tenant, Nonce: NewNonce(), Exp: h.now().Add(ttl).Unix(), PreAuthCode: pre, ReturnURL: returnURL}
+	// The link dies with its pre_auth_code (a reused one may have less than StateTTL left): the page must not
+	// promise more time than WeChat will give.
+	now := h.now()
+	exp := now.Add(h.stateTTL())
+	if !preExp.IsZero() && preExp.Before(exp) {
+		exp = preExp
+	}
+	st := State{Tenant: tenant, Nonce: NewNonce(), Exp: exp.Unix(), PreAuthCode: pre, ReturnURL: returnURL}
 	token, err := SignState(h.StateKey, st)
 	if err != nil {
 		return p.failErr("state not signed", err)
@@ -204,7 +210,7 @@ func (p *page) start(q url.Values) events.APIGatewayV2HTTPResponse {
 	p.log.Info("authorization page rendered", "auth_type", authType, "biz_appid", biz, "return_url", returnURL != "")
 	return render(http.StatusOK, startPage(startView{
 		Tenant: tenant, KindZH: zh, KindEN: en, BizAppID: biz, PCURL: pc, MobileURL: mobile,
-		Minutes: int(ttl / time.Minute),
+		Minutes: int(exp.Sub(now).Round(time.Minute) / time.Minute),
 	}))
 }
 
@@ -218,6 +224,11 @@ func (p *page) callback(q url.Values) events.APIGatewayV2HTTPResponse {
 	st, err := VerifyState(h.StateKey, token, h.now())
 	switch {
 	case errors.Is(err, ErrStateExpired):
+		// The state is genuine, only late: offer a fresh link for its tenant.
+		if tenantRE.MatchString(st.Tenant) {
+			p.log = p.log.With("tenant", st.Tenant)
+			p.restart = h.startURL(st)
+		}
 		return p.fail(http.StatusBadRequest, "state expired", err,
 			"授权链接已过期，请重新发起授权。", "The authorization link has expired. Please start again.")
 	case err != nil:
@@ -235,6 +246,10 @@ func (p *page) callback(q url.Values) events.APIGatewayV2HTTPResponse {
 	// Spent before the exchange: a replayed link changes nothing, even while the first one is still running.
 	if err := h.Store.UseOnce(p.ctx, "state:"+st.Nonce, time.Unix(st.Exp, 0)); err != nil {
 		if errors.Is(err, tokenstore.ErrUsed) {
+			if a, ok := p.alreadyDone(st, code); ok {
+				p.log.Info("result page shown again")
+				return p.result(a, st)
+			}
 			return p.fail(http.StatusBadRequest, "state replayed", err,
 				"此授权链接已使用过。如需再次授权，请重新发起。", "This authorization link has already been used. Start again to authorize once more.")
 		}
@@ -246,6 +261,28 @@ func (p *page) callback(q url.Values) events.APIGatewayV2HTTPResponse {
 	if err != nil {
 		return p.failErr("authorization not completed", err)
 	}
+	p.log.Info("authorization completed", "authorizer_appid", a.AppID, "permission_sets", a.PermissionSets)
+	return p.result(a, st)
+}
+
+// alreadyDone recognises a reload of the result page: the state was spent by this very authorization, whose
+// code was exchanged and whose account is bound to the state's tenant. Anything else is a replay. A failed
+// lookup counts as a replay (the merchant sees "already used", never someone else's account).
+func (p *page) alreadyDone(st State, code string) (tokenstore.Authorizer, bool) {
+	claim, err := p.h.Store.CodeClaimOf(p.ctx, code)
+	if err != nil || !claim.Done || claim.AppID == "" {
+		return tokenstore.Authorizer{}, false
+	}
+	a, err := p.h.Store.Authorizer(p.ctx, claim.AppID)
+	if err != nil || a.Tenant != st.Tenant {
+		return tokenstore.Authorizer{}, false
+	}
+	return a, true
+}
+
+// result renders the result page for a stored authorization.
+func (p *page) result(a tokenstore.Authorizer, st State) events.APIGatewayV2HTTPResponse {
+	h := p.h
 	p.log = p.log.With("authorizer_appid", a.AppID, "kind", a.Kind)
 	if a.Status != tokenstore.StatusAuthorized {
 		return p.fail(http.StatusConflict, "authorization superseded", fmt.Errorf("status %q", a.Status),
@@ -271,7 +308,6 @@ func (p *page) callback(q url.Values) events.APIGatewayV2HTTPResponse {
 			p.log.Warn("return URL no longer on the allow-list; not offered")
 		}
 	}
-	p.log.Info("authorization completed", "permission_sets", a.PermissionSets)
 	return render(http.StatusOK, resultPage(v))
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -45,8 +46,9 @@ type env struct {
 }
 
 type options struct {
-	push      bool // wire the sandbox's pushes to the ticket URL, so `authorized` races the callback
-	allowlist []string
+	push       bool // wire the sandbox's pushes to the ticket URL, so `authorized` races the callback
+	allowlist  []string
+	preAuthTTL time.Duration // the sandbox's pre_auth_code lifetime; 0 = its default (10 min, as WeChat)
 }
 
 func newEnv(t *testing.T, o options) *env {
@@ -60,6 +62,9 @@ func newEnv(t *testing.T, o options) *env {
 	var events *httptest.Server
 	wx, base := testenv.Sandbox(t, func(c *sandbox.Config) {
 		c.Logger = log.With("component", "sandbox")
+		if o.preAuthTTL > 0 {
+			c.PreAuthCodeTTL = o.preAuthTTL
+		}
 		if o.push {
 			events = httptest.NewUnstartedServer(nil)
 			c.PushURL = "http://" + events.Listener.Addr().String() + "/wechat/component/events"
@@ -220,7 +225,8 @@ func TestMiniProgramAuthorizationIsStoredAndShown(t *testing.T) {
 	// The start page: headers, both links, the redirect back to us with a state.
 	for k, v := range map[string]string{
 		"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
-		"Referrer-Policy": "strict-origin-when-cross-origin",
+		"Referrer-Policy": "strict-origin-when-cross-origin", "X-Frame-Options": "DENY",
+		"Strict-Transport-Security": "max-age=31536000",
 	} {
 		if got := start.header.Get(k); got != v {
 			t.Errorf("%s = %q, want %q", k, got, v)
@@ -352,19 +358,22 @@ func TestBadCallbacksAre400AndStoreNothing(t *testing.T) {
 	_, ourSig, _ := strings.Cut(state, ".")
 	forgedBody, _, _ := strings.Cut(otherKeyState, ".")
 
+	// restart: a genuine state (even an expired one) lets the error page offer a fresh start for its tenant;
+	// a state we cannot trust does not.
 	cases := []struct {
-		name   string
-		url    string
-		age    time.Duration
-		wantZH string
+		name    string
+		url     string
+		age     time.Duration
+		wantZH  string
+		restart bool
 	}{
-		{"state re-signed with another key", callbackURL(withState(otherKeyState), code), 0, "授权链接无效"},
-		{"payload tampered, signature kept", callbackURL(withState(forgedBody+"."+ourSig), code), 0, "授权链接无效"},
-		{"garbage state", callbackURL(withState("nonsense"), code), 0, "授权链接无效"},
-		{"expired state", callbackURL(redirect, code), authpages.DefaultStateTTL + time.Minute, "已过期"},
-		{"missing auth_code", callbackURL(redirect, ""), 0, "缺少授权码"},
-		{"missing state", e.url + "/auth/callback?" + url.Values{"auth_code": {code}}.Encode(), 0, "缺少 state"},
-		{"state given twice", callbackURL(redirect, code) + "&state=" + url.QueryEscape(state), 0, "参数无效"},
+		{"state re-signed with another key", callbackURL(withState(otherKeyState), code), 0, "授权链接无效", false},
+		{"payload tampered, signature kept", callbackURL(withState(forgedBody+"."+ourSig), code), 0, "授权链接无效", false},
+		{"garbage state", callbackURL(withState("nonsense"), code), 0, "授权链接无效", false},
+		{"expired state", callbackURL(redirect, code), authpages.DefaultStateTTL + time.Minute, "已过期", true},
+		{"missing auth_code", callbackURL(redirect, ""), 0, "缺少授权码", true},
+		{"missing state", e.url + "/auth/callback?" + url.Values{"auth_code": {code}}.Encode(), 0, "缺少 state", false},
+		{"state given twice", callbackURL(redirect, code) + "&state=" + url.QueryEscape(state), 0, "参数无效", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -379,6 +388,13 @@ func TestBadCallbacksAre400AndStoreNothing(t *testing.T) {
 			}
 			if strings.Contains(res.body, "attacker") {
 				t.Fatal("a forged tenant was rendered")
+			}
+			if tc.restart {
+				if l := link(t, res.body, "restart"); l.Path != "/auth/start" || l.Query().Get("tenant") != "t1" {
+					t.Errorf("restart link %s, want the start page of tenant t1", l)
+				}
+			} else if strings.Contains(res.body, `id="restart"`) {
+				t.Error("an untrusted state got a restart link")
 			}
 			e.mustNotBeStored(t, miniApp)
 		})
@@ -400,8 +416,9 @@ func TestReplayedStateIsRefusedAndChangesNothing(t *testing.T) {
 	ctx := context.Background()
 	pre, redirect, _ := e.begin(t, "tenant=t1")
 	code := e.authorize(t, miniApp, pre)
-	if res := get(t, callbackURL(redirect, code)); res.status != 200 {
-		t.Fatalf("first callback: HTTP %d", res.status)
+	firstRes := get(t, callbackURL(redirect, code))
+	if firstRes.status != 200 {
+		t.Fatalf("first callback: HTTP %d", firstRes.status)
 	}
 	first, err := e.store.Authorizer(ctx, miniApp)
 	if err != nil {
@@ -409,15 +426,12 @@ func TestReplayedStateIsRefusedAndChangesNothing(t *testing.T) {
 	}
 	calls := e.wx.Calls("api_query_auth")
 
-	res := get(t, callbackURL(redirect, code))
-	if res.status != 400 || !strings.Contains(res.body, "已使用过") {
-		t.Fatalf("replay: HTTP %d\n%s", res.status, res.body)
-	}
-	// The same state with a fresh, valid code of another account is refused too.
+	// The same state with a fresh, valid code of another account is refused.
 	pre2, _, _ := e.begin(t, "tenant=t9")
 	code2 := e.authorize(t, offAcct, pre2)
-	if res := get(t, callbackURL(redirect, code2)); res.status != 400 {
-		t.Fatalf("replay with another code: HTTP %d", res.status)
+	res := get(t, callbackURL(redirect, code2))
+	if res.status != 400 || !strings.Contains(res.body, "已使用过") {
+		t.Fatalf("replay with another code: HTTP %d\n%s", res.status, res.body)
 	}
 	e.mustNotBeStored(t, offAcct)
 	after, err := e.store.Authorizer(ctx, miniApp)
@@ -430,6 +444,55 @@ func TestReplayedStateIsRefusedAndChangesNothing(t *testing.T) {
 	// The error page offers a fresh start for the same tenant.
 	if l := link(t, res.body, "restart"); l.Path != "/auth/start" || l.Query().Get("tenant") != "t1" {
 		t.Fatalf("restart link %s", l)
+	}
+}
+
+func TestReloadOfTheResultPageShowsItAgain(t *testing.T) {
+	e := newEnv(t, options{})
+	ctx := context.Background()
+	pre, redirect, _ := e.begin(t, "tenant=t1")
+	code := e.authorize(t, miniApp, pre)
+	first := get(t, callbackURL(redirect, code))
+	if first.status != 200 {
+		t.Fatalf("first callback: HTTP %d\n%s", first.status, first.body)
+	}
+	stored, err := e.store.Authorizer(ctx, miniApp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := e.wx.Calls("api_query_auth")
+
+	// The merchant reloads the result page: the same state and code again.
+	again := get(t, callbackURL(redirect, code))
+	if again.status != 200 {
+		t.Fatalf("reload: HTTP %d\n%s", again.status, again.body)
+	}
+	for _, id := range []string{"account-name", "account-kind", "permission-sets"} {
+		want, _ := text(first.body, id)
+		if got, ok := text(again.body, id); !ok || got != want {
+			t.Errorf("reload %s = %q, want %q", id, got, want)
+		}
+	}
+	if n := e.wx.Calls("api_query_auth"); n != calls {
+		t.Fatalf("the reload called api_query_auth %d more times", n-calls)
+	}
+	if a, err := e.store.Authorizer(ctx, miniApp); err != nil || a.Version != stored.Version {
+		t.Fatalf("the reload changed the authorizer: %+v -> %+v (%v)", stored, a, err)
+	}
+	e.secretsAbsent(t, again.body, stored.AccessToken, stored.RefreshToken, code)
+
+	// Once the account belongs to another tenant, the old link no longer shows it.
+	pre2, redirect2, _ := e.begin(t, "tenant=t2")
+	code2 := e.authorize(t, miniApp, pre2)
+	if res := get(t, callbackURL(redirect2, code2)); res.status != 200 {
+		t.Fatalf("re-authorization by t2: HTTP %d\n%s", res.status, res.body)
+	}
+	if a, err := e.store.Authorizer(ctx, miniApp); err != nil || a.Tenant != "t2" {
+		t.Fatalf("after re-authorization by t2: %+v, %v", a, err)
+	}
+	res := get(t, callbackURL(redirect, code))
+	if res.status != 400 || !strings.Contains(res.body, "已使用过") || strings.Contains(res.body, `id="account-name"`) {
+		t.Fatalf("old link after the account moved to t2: HTTP %d\n%s", res.status, res.body)
 	}
 }
 
@@ -536,23 +599,55 @@ func TestStartValidatesItsInput(t *testing.T) {
 	}
 }
 
-func TestPreAuthCodeIsReusedUntilUsed(t *testing.T) {
+func TestPreAuthCodeIsReusedPerTenantUntilUsed(t *testing.T) {
 	e := newEnv(t, options{})
 	pre1, r1, _ := e.begin(t, "tenant=t1")
-	pre2, r2, _ := e.begin(t, "tenant=t2")
-	if pre1 != pre2 || e.wx.Calls("api_create_preauthcode") != 1 {
-		t.Fatalf("two renders: codes %q %q, %d api_create_preauthcode calls", pre1, pre2, e.wx.Calls("api_create_preauthcode"))
+	pre1b, r1b, _ := e.begin(t, "tenant=t1")
+	if pre1 != pre1b || e.wx.Calls("api_create_preauthcode") != 1 {
+		t.Fatalf("two renders for t1: codes %q %q, %d api_create_preauthcode calls", pre1, pre1b, e.wx.Calls("api_create_preauthcode"))
 	}
-	if r1.Query().Get("state") == r2.Query().Get("state") {
+	if r1.Query().Get("state") == r1b.Query().Get("state") {
 		t.Fatal("two renders share a state")
+	}
+	// WeChat takes a pre_auth_code for one authorization: another tenant never gets t1's.
+	if pre2, _, _ := e.begin(t, "tenant=t2"); pre2 == pre1 {
+		t.Fatal("two tenants were given the same pre_auth_code")
 	}
 	code := e.authorize(t, miniApp, pre1)
 	if res := get(t, callbackURL(r1, code)); res.status != 200 {
 		t.Fatalf("callback: HTTP %d", res.status)
 	}
 	// The used code is not offered again.
-	if pre3, _, _ := e.begin(t, "tenant=t3"); pre3 == pre1 {
+	if pre3, _, _ := e.begin(t, "tenant=t1"); pre3 == pre1 {
 		t.Fatal("a used pre_auth_code was offered again")
+	}
+}
+
+func TestLinkLivesNoLongerThanItsPreAuthCode(t *testing.T) {
+	for _, tc := range []struct {
+		preAuthTTL time.Duration
+		want       time.Duration
+	}{
+		{10 * time.Minute, 10 * time.Minute},   // WeChat's pre_auth_code dies first
+		{time.Hour, authpages.DefaultStateTTL}, // the state's own lifetime
+	} {
+		t.Run(tc.preAuthTTL.String(), func(t *testing.T) {
+			e := newEnv(t, options{preAuthTTL: tc.preAuthTTL})
+			before := time.Now()
+			_, redirect, page := e.begin(t, "tenant=t1")
+			st, err := authpages.VerifyState([]byte(stateKey), redirect.Query().Get("state"), time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Exp is in whole seconds, taken between before and now.
+			if exp := time.Unix(st.Exp, 0); exp.Before(before.Add(tc.want-time.Second)) || exp.After(time.Now().Add(tc.want)) {
+				t.Errorf("state expires %s after the render, want %s", exp.Sub(before).Round(time.Second), tc.want)
+			}
+			minutes := strconv.Itoa(int(tc.want / time.Minute))
+			if !strings.Contains(page.body, "此授权链接 "+minutes+" 分钟内有效") || !strings.Contains(page.body, "works for "+minutes+" minutes") {
+				t.Errorf("the page does not say the link works for %s minutes:\n%s", minutes, page.body)
+			}
+		})
 	}
 }
 

@@ -55,7 +55,9 @@ func SignState(key []byte, s State) (string, error) {
 	return body + "." + base64.RawURLEncoding.EncodeToString(mac(key, body)), nil
 }
 
-// VerifyState checks the signature (constant time) before looking at the payload, then the expiry.
+// VerifyState checks the signature (constant time) before looking at the payload, then the expiry. An expired
+// state comes back with ErrStateExpired and its (genuine) content, so the error page can offer a fresh start
+// for the same tenant; every other error returns an empty State.
 func VerifyState(key []byte, token string, now time.Time) (State, error) {
 	if len(key) < MinStateKey {
 		return State{}, fmt.Errorf("verify state: key shorter than %d bytes", MinStateKey)
@@ -83,7 +85,7 @@ func VerifyState(key []byte, token string, now time.Time) (State, error) {
 		return State{}, ErrStateMalformed
 	}
 	if now.Unix() >= s.Exp {
-		return State{}, ErrStateExpired
+		return s, ErrStateExpired
 	}
 	return s, nil
 }

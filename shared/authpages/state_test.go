@@ -101,6 +101,14 @@ func TestStateRejectsTamperingWrongKeyExpiryAndMalformed(t *testing.T) {
 	if _, err := VerifyState(testKey, tok, time.Unix(st.Exp, 0)); !errors.Is(err, ErrStateExpired) {
 		t.Fatalf("at Exp: got %v, want ErrStateExpired", err)
 	}
+	// An expired state is still genuine: it comes back with its content (for a "start again" link); a
+	// forged one never does.
+	if got, err := VerifyState(testKey, expiredTok, now); !errors.Is(err, ErrStateExpired) || got != expired {
+		t.Fatalf("expired: got %+v, %v; want the state with ErrStateExpired", got, err)
+	}
+	if got, _ := VerifyState(testKey, forgedTok, now); got != (State{}) {
+		t.Fatalf("forged: got %+v, want an empty state", got)
+	}
 }
 
 func TestStateRefusesShortKeys(t *testing.T) {

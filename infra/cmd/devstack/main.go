@@ -7,8 +7,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -30,7 +32,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	root, err := os.Getwd()
+	root, err := repoRoot(ctx)
 	if err != nil {
 		return err
 	}
@@ -51,4 +53,18 @@ func run() error {
 	<-ctx.Done()
 	fmt.Println("\ndevstack: stopping…")
 	return stack.Close()
+}
+
+// repoRoot is the folder of the module's go.mod, so the stack builds and runs from any folder of the
+// repository, not only its root.
+func repoRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", fmt.Errorf("not inside the project's Go module (go env GOMOD is %q): run make dev from the repository", gomod)
+	}
+	return filepath.Dir(gomod), nil
 }
