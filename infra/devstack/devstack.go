@@ -29,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/wxtpp/platform/infra/freshconn"
 	"github.com/wxtpp/platform/infra/localrun"
 	"github.com/wxtpp/platform/infra/sandbox"
 	"github.com/wxtpp/platform/shared/platform"
@@ -141,7 +142,7 @@ type Stack struct {
 	opts   Options
 	db     *dynamodb.Client
 	server *http.Server
-	fresh  freshConns
+	fresh  freshconn.Tracker
 	stop   chan struct{}
 	wg     sync.WaitGroup
 }
@@ -241,7 +242,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/", s.Runner)
 	mux.HandleFunc("GET /_dev/status", s.status)
-	s.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ConnState: s.fresh.track}
+	s.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ConnState: s.fresh.Track}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -317,7 +318,7 @@ func (s *Stack) Close() error {
 	}
 	var errs []error
 	if s.server != nil {
-		s.fresh.closeAll()
+		s.fresh.CloseAll()
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		if err := s.server.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("API server did not stop in time, connections closed: %w", err), s.server.Close())
@@ -416,35 +417,6 @@ func or(v, def string) string {
 		return def
 	}
 	return v
-}
-
-// freshConns remembers connections that have not sent a request yet. Shutdown waits up to five seconds for
-// each of them (browsers open such connections ahead of time), so Close closes them at once.
-type freshConns struct {
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-}
-
-func (f *freshConns) track(c net.Conn, state http.ConnState) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if state == http.StateNew {
-		if f.conns == nil {
-			f.conns = make(map[net.Conn]struct{})
-		}
-		f.conns[c] = struct{}{}
-		return
-	}
-	delete(f.conns, c)
-}
-
-func (f *freshConns) closeAll() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for c := range f.conns {
-		_ = c.Close()
-		delete(f.conns, c)
-	}
 }
 
 // prefixed writes each line with a prefix, like the runner does for functions.

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wxtpp/platform/infra/freshconn"
 	"github.com/wxtpp/platform/shared/wxcrypt"
 )
 
@@ -107,8 +108,7 @@ type Sandbox struct {
 	server        *http.Server
 	serverStopped chan struct{}
 
-	connMu   sync.Mutex
-	newConns map[net.Conn]struct{} // connections that have not sent a request yet
+	fresh freshconn.Tracker // connections that have not sent a request yet, closed at once by Close
 }
 
 // New validates cfg and returns a sandbox. Call Start to serve it on
@@ -220,7 +220,7 @@ func (s *Sandbox) StartAt(addr string) (baseURL string, err error) {
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		ConnState:         s.trackConn,
+		ConnState:         s.fresh.Track,
 	}
 	s.serverStopped = make(chan struct{})
 	s.wg.Go(func() {
@@ -267,7 +267,7 @@ func (s *Sandbox) Close() error {
 	s.cancel() // releases held requests and stops pushes and the timer
 	var err error
 	if srv != nil {
-		s.closeNewConns()
+		s.fresh.CloseAll()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if serr := srv.Shutdown(ctx); serr != nil {
 			s.log.Warn("sandbox shutdown timed out; closing connections", "err", serr)
@@ -280,32 +280,6 @@ func (s *Sandbox) Close() error {
 		return fmt.Errorf("sandbox: shutting down: %w", err)
 	}
 	return nil
-}
-
-// trackConn remembers connections that have not sent a request yet.
-// Shutdown would wait up to five seconds for each of them (browsers and
-// pooled HTTP clients open such connections ahead of time), so Close closes
-// them at once.
-func (s *Sandbox) trackConn(c net.Conn, state http.ConnState) {
-	s.connMu.Lock()
-	defer s.connMu.Unlock()
-	if state == http.StateNew {
-		if s.newConns == nil {
-			s.newConns = make(map[net.Conn]struct{})
-		}
-		s.newConns[c] = struct{}{}
-	} else {
-		delete(s.newConns, c)
-	}
-}
-
-func (s *Sandbox) closeNewConns() {
-	s.connMu.Lock()
-	defer s.connMu.Unlock()
-	for c := range s.newConns {
-		_ = c.Close()
-		delete(s.newConns, c)
-	}
 }
 
 // goBackground runs f on a tracked goroutine unless the sandbox is closed.

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/wxtpp/platform/shared/platform"
 	"github.com/wxtpp/platform/shared/tokenstore"
 )
 
@@ -48,7 +49,7 @@ func AWSConfig(t testing.TB) aws.Config {
 func DynamoDB(t testing.TB) *dynamodb.Client {
 	t.Helper()
 	need(t, "AWS_ENDPOINT_URL_DYNAMODB")
-	return dynamodb.NewFromConfig(AWSConfig(t), func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = true })
+	return platform.NewDynamoDB(AWSConfig(t))
 }
 
 // SQS returns a client for the SQS emulator.

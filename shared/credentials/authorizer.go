@@ -66,9 +66,7 @@ func (a *Authorizers) RefreshIfDue(ctx context.Context, appID string, dueBefore 
 	if err != nil || !refreshed {
 		return false, err
 	}
-	a.l.mu.Lock()
-	a.l.cache[tokenstore.AuthorizerKey(appID)] = c
-	a.l.mu.Unlock()
+	a.l.remember(tokenstore.AuthorizerKey(appID), c)
 	return true, nil
 }
 

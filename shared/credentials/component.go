@@ -67,7 +67,7 @@ func (c *Component) fetch(ctx context.Context, _ tokenstore.Credential) (fetched
 
 func (c *Component) askForTicket(ctx context.Context) error {
 	// One request a minute is plenty (the push follows within seconds), however many instances find no ticket.
-	minute := time.Now().Truncate(time.Minute)
+	minute := c.l.opts.Now().Truncate(time.Minute)
 	err := c.store.UseOnce(ctx, fmt.Sprintf("start_push_ticket:%s:%d", c.appID, minute.Unix()), minute.Add(time.Hour))
 	if errors.Is(err, tokenstore.ErrUsed) {
 		return ErrNoTicket

@@ -84,34 +84,49 @@ type leaser struct {
 
 	sf    singleflight.Group // one table round trip per key per process at a time
 	mu    sync.Mutex
-	cache map[tokenstore.Key]tokenstore.Credential
+	cache map[tokenstore.Key]cached
 }
+
+// cached is a token this process holds. One past its refresh margin (someone else is refreshing it) is
+// served until recheck before the table is asked again, instead of on every call.
+type cached struct {
+	cred    tokenstore.Credential
+	recheck time.Time
+}
+
+// recheckDue is how long a due but still valid token is served from memory while another caller refreshes it.
+const recheckDue = time.Second
 
 func newLeaser(store *tokenstore.Store, opts Options) *leaser {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return &leaser{store: store, opts: opts.withDefaults(), owner: hex.EncodeToString(b[:]),
-		cache: map[tokenstore.Key]tokenstore.Credential{}}
+		cache: map[tokenstore.Key]cached{}}
 }
 
 // token returns a valid access token for src.key, refreshing it if due.
 func (l *leaser) token(ctx context.Context, src source) (string, error) {
 	now := l.opts.Now()
 	l.mu.Lock()
-	c, ok := l.cache[src.key]
+	e, ok := l.cache[src.key]
 	l.mu.Unlock()
-	if ok && c.FreshUntil(now.Add(l.opts.Margin)) {
-		return c.AccessToken, nil
+	if ok && (e.cred.FreshUntil(now.Add(l.opts.Margin)) || now.Before(e.recheck) && e.cred.FreshUntil(now.Add(l.opts.MinValidity))) {
+		return e.cred.AccessToken, nil
 	}
 	v, err, _ := l.sf.Do(src.key.String(), func() (any, error) { return l.refresh(ctx, src) })
 	if err != nil {
 		return "", err
 	}
-	c = v.(tokenstore.Credential)
-	l.mu.Lock()
-	l.cache[src.key] = c
-	l.mu.Unlock()
+	c := v.(tokenstore.Credential)
+	l.remember(src.key, c)
 	return c.AccessToken, nil
+}
+
+// remember caches a token this process got from the table or from WeChat.
+func (l *leaser) remember(key tokenstore.Key, c tokenstore.Credential) {
+	l.mu.Lock()
+	l.cache[key] = cached{cred: c, recheck: l.opts.Now().Add(recheckDue)}
+	l.mu.Unlock()
 }
 
 // forget drops a cached token (it was found invalid, or the account is gone).
@@ -238,7 +253,7 @@ func (l *leaser) refreshHeld(ctx context.Context, src source, cur tokenstore.Cre
 // still the stored one, and forget it here, so the next token() refreshes (once, across all callers).
 func (l *leaser) invalidate(ctx context.Context, key tokenstore.Key, token string) error {
 	l.mu.Lock()
-	if c, ok := l.cache[key]; ok && c.AccessToken == token {
+	if e, ok := l.cache[key]; ok && e.cred.AccessToken == token {
 		delete(l.cache, key)
 	}
 	l.mu.Unlock()

@@ -88,14 +88,15 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) (*Platform, err
 
 // NewDynamoDB builds the DynamoDB client. Against DynamoDB Local (AWS_ENDPOINT_URL_DYNAMODB set) response
 // checksum validation is off: the emulator's answers to failed conditional writes do not match their checksum.
-// It keeps enough idle connections for the refresher's concurrency.
+// Unless cfg brings its own HTTP client, it keeps enough idle connections for the refresher's concurrency.
 func NewDynamoDB(cfg aws.Config) *dynamodb.Client {
 	local := os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") != ""
-	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
-		tr.MaxIdleConnsPerHost = 64
-	})
 	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 		o.DisableValidateResponseChecksum = local
-		o.HTTPClient = httpClient
+		if cfg.HTTPClient == nil {
+			o.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+				tr.MaxIdleConnsPerHost = 64
+			})
+		}
 	})
 }

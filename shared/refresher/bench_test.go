@@ -10,11 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
 	"github.com/wxtpp/platform/infra/sandbox"
 	"github.com/wxtpp/platform/infra/testenv"
 	"github.com/wxtpp/platform/shared/credentials"
+	"github.com/wxtpp/platform/shared/platform"
 	"github.com/wxtpp/platform/shared/refresher"
 	"github.com/wxtpp/platform/shared/tokenstore"
 	"github.com/wxtpp/platform/shared/wxapi"
@@ -44,7 +43,7 @@ func BenchmarkScheduledRefresh(b *testing.B) {
 	counter := &countingClient{inner: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
 	awsCfg.HTTPClient = counter
 	testenv.DynamoDB(b) // skip/fail clearly without the emulators
-	db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = true })
+	db := platform.NewDynamoDB(awsCfg)
 	table := testenv.Table(b, db)
 	store := tokenstore.New(db, table)
 	accounts := sandbox.GeneratedAccounts(n)

@@ -12,12 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
 	"github.com/wxtpp/platform/infra/sandbox"
 	"github.com/wxtpp/platform/infra/testenv"
 	"github.com/wxtpp/platform/shared/authorization"
 	"github.com/wxtpp/platform/shared/credentials"
+	"github.com/wxtpp/platform/shared/platform"
 	"github.com/wxtpp/platform/shared/refresher"
 	"github.com/wxtpp/platform/shared/tokenstore"
 	"github.com/wxtpp/platform/shared/wxapi"
@@ -328,7 +327,7 @@ func TestFreshAuthorizersAreNotListed(t *testing.T) {
 		awsCfg := testenv.AWSConfig(t)
 		counter := &countingClient{inner: &http.Client{}}
 		awsCfg.HTTPClient = counter
-		db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = true })
+		db := platform.NewDynamoDB(awsCfg)
 		comp := e.component(e.api)
 		if _, err := comp.Token(context.Background()); err != nil { // warm the component token outside the count
 			t.Fatal(err)
