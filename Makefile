@@ -6,9 +6,11 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 .PHONY: dev test build bench fuzz deploy clean
 .DEFAULT_GOAL := test
 
-## dev: the whole platform on this machine (DynamoDB Local, SQS emulator, WeChat sandbox, every function).
+## dev: the whole platform on this machine (DynamoDB Local, SQS emulator, WeChat sandbox, every function), and
+## the operator CLI in build/wxtpp.
 dev:
 	$(GO) build -o build/devstack ./infra/cmd/devstack
+	$(GO) build -o build/wxtpp ./infra/cmd/wxtpp
 	infra/scripts/with-emulators.sh build/devstack
 
 ## test: install what the tests need, start the emulators, run vet and every test, stop the emulators.

@@ -12,6 +12,7 @@ import (
 	"github.com/wxtpp/platform/shared/authorization"
 	"github.com/wxtpp/platform/shared/authpages"
 	"github.com/wxtpp/platform/shared/platform"
+	"github.com/wxtpp/platform/shared/tenants"
 )
 
 func main() {
@@ -20,12 +21,16 @@ func main() {
 		slog.Error("authredirect: start-up failed", "error", err.Error())
 		os.Exit(1)
 	}
+	service := authorization.New(p.Store, p.Component, p.WeChat)
+	service.PreAuthPerMinute = p.Config.PreAuthPerMinute
 	h, err := authpages.New(authpages.Handler{
-		Service:         authorization.New(p.Store, p.Component, p.WeChat),
-		Store:           p.Store,
+		Service:         service,
+		Table:           p.Store.Table(),
+		Tenants:         tenants.New(p.Store.Table()),
 		ComponentAppID:  p.Config.ComponentAppID,
 		PublicBaseURL:   p.Config.PublicBaseURL,
 		MPBase:          p.Config.WechatMPBase,
+		LinkKey:         []byte(p.Config.Secrets.LinkSigningKey),
 		StateKey:        []byte(p.Config.Secrets.StateSigningKey),
 		ReturnAllowlist: p.Config.ReturnURLAllowlist,
 		Logger:          p.Logger,

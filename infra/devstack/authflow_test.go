@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -40,9 +41,20 @@ func TestMerchantAuthorizesInTheBrowser(t *testing.T) {
 		}
 	}
 	b := newBrowser(t, chromium)
+	wxtpp := buildCLI(t)
+
+	// The provider creates tenant t1 and signs a link for it, as README tells an operator to.
+	operator(t, wxtpp, stack, "tenant", "set", "t1", "--name", "鲜果时光")
+	pcLink := lastLine(operator(t, wxtpp, stack, "auth-link", "--tenant", "t1", "--auth-type", "2"))
+
+	// An unsigned link is refused with its error page.
+	b.do(t, chromedp.Navigate(stack.URL+"/auth/start?tenant=t1&auth_type=2"), chromedp.WaitVisible(chromedp.ID("error")))
+	if msg := b.text(t, "error"); !strings.Contains(msg, "未经服务商签发") || !strings.Contains(msg, "not issued by your service provider") {
+		t.Errorf("unsigned link: error page says %q", msg)
+	}
 
 	// PC: a mini program for tenant t1.
-	b.do(t, chromedp.Navigate(stack.URL+"/auth/start?tenant=t1&auth_type=2"), chromedp.WaitVisible(chromedp.ID("authorize-pc")))
+	b.do(t, chromedp.Navigate(pcLink), chromedp.WaitVisible(chromedp.ID("authorize-pc")))
 	b.screenshot(t, filepath.Join(shots, "auth-start.png"))
 	// The sandbox checks the 授权发起页域名 like WeChat: the link opened without our page as the Referer (a
 	// server-side redirect, or the link pasted) is refused; the click below passes.
@@ -67,8 +79,10 @@ func TestMerchantAuthorizesInTheBrowser(t *testing.T) {
 	checkStored(t, stack, sandboxMiniProgram, "t1", tokenstore.KindMiniProgram)
 
 	// Mobile (inside WeChat): an official account for tenant t2, on a phone-sized screen.
+	operator(t, wxtpp, stack, "tenant", "set", "t2")
+	mobileLink := lastLine(operator(t, wxtpp, stack, "auth-link", "--tenant", "t2", "--auth-type", "1", "--ttl", "1h"))
 	b.do(t, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
-		chromedp.Navigate(stack.URL+"/auth/start?tenant=t2&auth_type=1"), chromedp.WaitVisible(chromedp.ID("authorize-mobile")))
+		chromedp.Navigate(mobileLink), chromedp.WaitVisible(chromedp.ID("authorize-mobile")))
 	b.screenshot(t, filepath.Join(shots, "auth-start-mobile.png"))
 	b.do(t, chromedp.Click(chromedp.ID("authorize-mobile")), chromedp.WaitVisible(chromedp.ID("authorize-"+sandboxOfficialAccount)))
 	b.do(t, chromedp.Click(chromedp.ID("authorize-"+sandboxOfficialAccount)), chromedp.WaitVisible(chromedp.ID("account-name")))
@@ -84,8 +98,8 @@ func TestMerchantAuthorizesInTheBrowser(t *testing.T) {
 	if err := stack.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	if strings.Contains(logs.String(), opts.StateSigningKey) {
-		t.Error("the state signing key appeared in the logs")
+	if strings.Contains(logs.String(), opts.StateSigningKey) || strings.Contains(logs.String(), opts.LinkSigningKey) {
+		t.Error("a signing key appeared in the logs")
 	}
 	for _, appid := range []string{sandboxMiniProgram, sandboxOfficialAccount} {
 		a, _ := stack.Store.Authorizer(context.Background(), appid)
@@ -93,6 +107,39 @@ func TestMerchantAuthorizesInTheBrowser(t *testing.T) {
 			t.Errorf("a token of %s appeared in the logs", appid)
 		}
 	}
+}
+
+// buildCLI builds the operator CLI, as `make dev` does into build/wxtpp.
+func buildCLI(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "wxtpp")
+	cmd := exec.Command("go", "build", "-o", bin, "./infra/cmd/wxtpp")
+	cmd.Dir = filepath.Join("..", "..")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build wxtpp: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// operator runs the CLI with the environment `make dev` prints in its export line, and returns its output.
+func operator(t *testing.T, bin string, stack *devstack.Stack, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, stack.CLIEnv()...)
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("wxtpp %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
+	}
+	return string(out)
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return lines[len(lines)-1]
 }
 
 func checkStored(t *testing.T, stack *devstack.Stack, appid, tenant, kind string) {

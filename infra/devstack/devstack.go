@@ -32,7 +32,10 @@ import (
 	"github.com/wxtpp/platform/infra/freshconn"
 	"github.com/wxtpp/platform/infra/localrun"
 	"github.com/wxtpp/platform/infra/sandbox"
+	"github.com/wxtpp/platform/shared/authlink"
 	"github.com/wxtpp/platform/shared/platform"
+	"github.com/wxtpp/platform/shared/table"
+	"github.com/wxtpp/platform/shared/tenants"
 	"github.com/wxtpp/platform/shared/tokenstore"
 )
 
@@ -56,6 +59,7 @@ type Options struct {
 	ComponentAppID                         string
 	ComponentSecret, Token, EncodingAESKey string
 	StateSigningKey                        string        // HMAC key of the authorization pages' `state`; "" = random
+	LinkSigningKey                         string        // HMAC key of the signed start links (the CLI signs with it); "" = random
 	ReturnURLAllowlist                     string        // RETURN_URL_ALLOWLIST for the authorization pages
 	APIBase, MPBase                        string        // WeChat to talk to; empty = start the bundled sandbox
 	TicketInterval                         time.Duration // sandbox ticket pushes (WeChat: 10 min)
@@ -65,12 +69,15 @@ type Options struct {
 	LogLevel                               string
 	Logs                                   io.Writer // function and runner output
 	AWS                                    aws.Config
+	// Where the emulators answer and the region, for the operator CLI's `export` line.
+	DynamoDBEndpoint, SQSEndpoint, Region string
 }
 
 // OptionsFromEnv reads WECHAT_COMPONENT_APPID, WECHAT_COMPONENT_SECRET, WECHAT_TOKEN, WECHAT_ENCODING_AES_KEY,
-// WECHAT_API_BASE, WECHAT_MP_BASE (only together with WECHAT_API_BASE), STATE_SIGNING_KEY,
-// DEV_RETURN_URL_ALLOWLIST, DEV_PORT, DEV_TICKET_INTERVAL, DEV_REFRESH_INTERVAL, LOG_LEVEL. Secrets left unset
-// are generated at random for this run (the sandbox is configured with the same values).
+// WECHAT_API_BASE, WECHAT_MP_BASE (only together with WECHAT_API_BASE), STATE_SIGNING_KEY, LINK_SIGNING_KEY,
+// DEV_RETURN_URL_ALLOWLIST, DEV_PORT, DEV_TICKET_INTERVAL, DEV_REFRESH_INTERVAL, LOG_LEVEL, and the emulator
+// endpoints (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SQS, AWS_REGION). Secrets left unset are generated at
+// random for this run (the sandbox is configured with the same values).
 func OptionsFromEnv(getenv func(string) string) (Options, error) {
 	o := Options{
 		Port:               8080,
@@ -79,6 +86,10 @@ func OptionsFromEnv(getenv func(string) string) (Options, error) {
 		Token:              getenv("WECHAT_TOKEN"),
 		EncodingAESKey:     getenv("WECHAT_ENCODING_AES_KEY"),
 		StateSigningKey:    getenv("STATE_SIGNING_KEY"),
+		LinkSigningKey:     getenv("LINK_SIGNING_KEY"),
+		DynamoDBEndpoint:   getenv("AWS_ENDPOINT_URL_DYNAMODB"),
+		SQSEndpoint:        getenv("AWS_ENDPOINT_URL_SQS"),
+		Region:             or(getenv("AWS_REGION"), "us-east-1"),
 		ReturnURLAllowlist: getenv("DEV_RETURN_URL_ALLOWLIST"),
 		APIBase:            getenv("WECHAT_API_BASE"),
 		MPBase:             getenv("WECHAT_MP_BASE"),
@@ -128,16 +139,26 @@ func OptionsFromEnv(getenv func(string) string) (Options, error) {
 	if o.StateSigningKey == "" {
 		o.StateSigningKey = randomString(32)
 	}
+	if o.LinkSigningKey == "" {
+		o.LinkSigningKey = randomString(32)
+	}
 	return o, nil
 }
+
+// DemoTenant is the tenant `make dev` creates and prints a signed authorization link for.
+const DemoTenant = "demo"
+
+var demoName = "Demo merchant"
 
 // Stack is a running local platform.
 type Stack struct {
 	URL        string // the API: what API Gateway would be
 	SandboxURL string // "" when talking to an external WeChat
+	QueueURL   string
 	Runner     *localrun.Runner
 	Sandbox    *sandbox.Sandbox
 	Store      *tokenstore.Store
+	Tenants    *tenants.Store
 
 	opts   Options
 	db     *dynamodb.Client
@@ -156,6 +177,9 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if opts.StateSigningKey == "" {
 		opts.StateSigningKey = randomString(32)
 	}
+	if opts.LinkSigningKey == "" {
+		opts.LinkSigningKey = randomString(32)
+	}
 	s := &Stack{opts: opts, stop: make(chan struct{})}
 	ok := false
 	defer func() {
@@ -165,13 +189,18 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	}()
 
 	db := platform.NewDynamoDB(opts.AWS)
-	if err := tokenstore.CreateTable(ctx, db, opts.Table); err != nil {
+	err := table.Create(ctx, db, opts.Table)
+	if err != nil {
 		return nil, err
 	}
 	s.Store = tokenstore.New(db, opts.Table)
+	s.Tenants = tenants.New(s.Store.Table())
 	s.db = db
-	queueURL, err := createQueues(ctx, sqs.NewFromConfig(opts.AWS), opts.Queue)
-	if err != nil {
+	if s.QueueURL, err = createQueues(ctx, sqs.NewFromConfig(opts.AWS), opts.Queue); err != nil {
+		return nil, err
+	}
+	// The tenant the printed link is for, created as an operator would (wxtpp tenant set demo).
+	if _, _, err := s.Tenants.Set(ctx, DemoTenant, &demoName); err != nil {
 		return nil, err
 	}
 
@@ -214,13 +243,14 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 
 	env := []string{
 		"TABLE_NAME=" + opts.Table,
-		"QUEUE_URL=" + queueURL,
+		"QUEUE_URL=" + s.QueueURL,
 		"PUBLIC_BASE_URL=" + s.URL,
 		"WECHAT_COMPONENT_APPID=" + opts.ComponentAppID,
 		"WECHAT_COMPONENT_SECRET=" + opts.ComponentSecret,
 		"WECHAT_TOKEN=" + opts.Token,
 		"WECHAT_ENCODING_AES_KEY=" + opts.EncodingAESKey,
 		"STATE_SIGNING_KEY=" + opts.StateSigningKey,
+		"LINK_SIGNING_KEY=" + opts.LinkSigningKey,
 		"RETURN_URL_ALLOWLIST=" + opts.ReturnURLAllowlist,
 		"WECHAT_API_BASE=" + apiBase,
 		"WECHAT_MP_BASE=" + mpBase,
@@ -335,11 +365,37 @@ func (s *Stack) Close() error {
 	return errors.Join(errs...)
 }
 
+// AuthLink is a signed authorization link for tenant, valid for ttl: what `wxtpp auth-link` prints.
+func (s *Stack) AuthLink(tenant string, ttl time.Duration) (string, error) {
+	return authlink.Link{Tenant: tenant, Expires: time.Now().Add(ttl).Truncate(time.Second)}.URL([]byte(s.opts.LinkSigningKey), s.URL)
+}
+
+// CLIEnv is what the operator CLI needs to reach this stack: the table, the queue, the emulators (with dummy
+// credentials), the public URL and the link signing key.
+func (s *Stack) CLIEnv() []string {
+	return []string{
+		"TABLE_NAME=" + s.opts.Table,
+		"QUEUE_URL=" + s.QueueURL,
+		"AWS_REGION=" + s.opts.Region,
+		"AWS_ENDPOINT_URL_DYNAMODB=" + s.opts.DynamoDBEndpoint,
+		"AWS_ENDPOINT_URL_SQS=" + s.opts.SQSEndpoint,
+		"AWS_ACCESS_KEY_ID=dummy",
+		"AWS_SECRET_ACCESS_KEY=dummy",
+		"AWS_EC2_METADATA_DISABLED=true",
+		"PUBLIC_BASE_URL=" + s.URL,
+		"LINK_SIGNING_KEY=" + s.opts.LinkSigningKey,
+	}
+}
+
 // PrintURLs tells a person where to go.
-func (s *Stack) PrintURLs(w io.Writer) {
+func (s *Stack) PrintURLs(w io.Writer) error {
+	link, err := s.AuthLink(DemoTenant, 7*24*time.Hour)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(w, "\nThe platform is running. Open:\n")
 	fmt.Fprintf(w, "  Status (local only)        %s/_dev/status\n", s.URL)
-	fmt.Fprintf(w, "  Authorize an account (商户授权): %s/auth/start?tenant=demo\n", s.URL)
+	fmt.Fprintf(w, "  Authorize an account (商户授权), tenant %s:\n    %s\n", DemoTenant, link)
 	if s.SandboxURL != "" {
 		fmt.Fprintf(w, "  WeChat sandbox             %s/sandbox/\n", s.SandboxURL)
 	}
@@ -348,7 +404,10 @@ func (s *Stack) PrintURLs(w io.Writer) {
 	if u, err := url.Parse(s.URL); err == nil {
 		fmt.Fprintf(w, "  授权发起页域名              %s\n", u.Hostname())
 	}
+	fmt.Fprintf(w, "Operator CLI in a second terminal (tenants, signed links): paste this line, then run build/wxtpp help\n")
+	fmt.Fprintf(w, "  export %s\n", strings.Join(s.CLIEnv(), " "))
 	fmt.Fprintf(w, "Press Ctrl-C to stop everything.\n\n")
+	return nil
 }
 
 // Build compiles every function for this machine into binDir/<name>/bootstrap.

@@ -3,6 +3,7 @@ package devstack_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,6 +33,7 @@ func startStack(t *testing.T) (*devstack.Stack, devstack.Options, *testenv.LogBu
 	opts.BinDir = bin
 	opts.Table = fmt.Sprintf("devstack-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano())
 	opts.AWS = testenv.AWSConfig(t)
+	opts.DynamoDBEndpoint, opts.SQSEndpoint = os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"), os.Getenv("AWS_ENDPOINT_URL_SQS")
 	logs := &testenv.LogBuffer{}
 	opts.Logs = logs
 	stack, err := devstack.Start(ctx, opts)

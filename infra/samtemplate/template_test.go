@@ -21,6 +21,8 @@ import (
 	"github.com/awslabs/goformation/v7/cloudformation/policies"
 
 	"github.com/wxtpp/platform/infra/devstack"
+	"github.com/wxtpp/platform/shared/authorization"
+	"github.com/wxtpp/platform/shared/authpages"
 )
 
 // repoRoot is the project root as seen from this package's directory (go test runs tests there).
@@ -889,7 +891,12 @@ func checkOutputs(tpl *Template) []string {
 	// The message callback URL (/wechat/$APPID$/callback) joins when its function does.
 	urls := map[string]string{
 		"TicketEventsUrl": "/wechat/component/events",
-		"AuthStartUrl":    "/auth/start?tenant=",
+	}
+	// Authorization links are signed by the operator CLI under PublicBaseUrl; the console wants the domain.
+	for _, name := range []string{"PublicBaseUrl", "AuthStartDomain"} {
+		if _, ok := outputs[name].(map[string]any); !ok {
+			problems = append(problems, fmt.Sprintf("output %s is missing", name))
+		}
 	}
 	for _, name := range sortedKeys(urls) {
 		out, ok := outputs[name].(map[string]any)
@@ -1014,5 +1021,32 @@ func TestDevstackMatchesTemplate(t *testing.T) {
 		if !slices.Equal(keys, want) {
 			t.Errorf("%s: devstack routes %q, template.yaml %q", f.Name, keys, want)
 		}
+	}
+}
+
+// TestTimeoutsLeaveRoomForTheAuthorizationExchange: an exchange takes its budget from the time left on the
+// invocation (shared/authorization), so a function whose timeout is shorter than its longest wait plus one
+// exchange (api_query_auth and the writes after it) could hold WeChat's answer for a single-use code only in
+// memory when Lambda ends it. The arithmetic comes from template.yaml and the code's own constants.
+func TestTimeoutsLeaveRoomForTheAuthorizationExchange(t *testing.T) {
+	p := loadProject(t, repoRoot)
+	for fn, wait := range map[string]time.Duration{
+		"TicketFunction":       authorization.PushWait, // the push waits for another delivery's exchange
+		"AuthRedirectFunction": authpages.CallbackWait, // the redirect waits for the exchange and the push
+	} {
+		seconds, ok := number(p.tpl.FunctionProperty(fn, "Timeout"))
+		if !ok {
+			t.Errorf("%s: no timeout in template.yaml", fn)
+			continue
+		}
+		timeout := time.Duration(seconds) * time.Second
+		if need := wait + authorization.MinExchange + authorization.WriteReserve; timeout < need {
+			t.Errorf("%s: timeout %s, but its wait (%s) + one exchange (%s) + the durable write (%s) need %s",
+				fn, timeout, wait, authorization.MinExchange, authorization.WriteReserve, need)
+		}
+	}
+	// WeChat waits 5 s for the push's answer: a push that waits longer is always sent again.
+	if authorization.PushWait >= 5*time.Second {
+		t.Errorf("PushWait %s: WeChat gives up on the push after 5 s", authorization.PushWait)
 	}
 }

@@ -8,8 +8,9 @@ import (
 
 // Fault describes trouble to inject into an API endpoint, applied before
 // the endpoint's own logic in this order: Latency, DailyQuota, TimeoutRate,
-// BusyRate, ErrRate. Faults apply to the JSON API endpoints only, not to the
-// HTML pages or the /sandbox/ control paths.
+// BusyRate, ErrRate; and after it (WeChat has processed the call, the answer
+// is late or lost): HoldAnswer, LoseAnswerRate. Faults apply to the JSON API
+// endpoints only, not to the HTML pages or the /sandbox/ control paths.
 type Fault struct {
 	// Latency delays every call (cut short when the client gives up).
 	Latency time.Duration
@@ -27,6 +28,14 @@ type Fault struct {
 	// DailyQuota > 0 lets this many calls through (counted from SetFault or
 	// ResetCalls, per endpoint); every later call answers 45009.
 	DailyQuota int
+	// LoseAnswerRate is the probability that a call is processed (codes are
+	// spent, tokens issued) but its answer never comes: the request is held
+	// until the client gives up, like an answer lost on the way back.
+	LoseAnswerRate float64
+	// HoldAnswer, when set, holds every processed call's answer until the
+	// channel is closed (or the client gives up): WeChat has acted, the
+	// caller does not know yet. Served tells when a call got that far.
+	HoldAnswer chan struct{}
 }
 
 type faultState struct {
@@ -90,6 +99,34 @@ func (s *Sandbox) applyFault(ctx context.Context, endpoint string) (answer *apiE
 		return errCode(f.ErrCode), true
 	}
 	return nil, true
+}
+
+// afterFault runs the part of endpoint's fault that comes after WeChat has
+// processed the call. false means the answer is lost: write nothing.
+func (s *Sandbox) afterFault(ctx context.Context, endpoint string) bool {
+	s.mu.Lock()
+	fs := s.faults[endpoint]
+	if fs == nil {
+		fs = s.faults["*"]
+	}
+	s.mu.Unlock()
+	if fs == nil {
+		return true
+	}
+	if chance(fs.LoseAnswerRate) {
+		s.wait(ctx, DefaultTimeoutHold*10) // until the client gives up or the sandbox closes
+		return false
+	}
+	if fs.HoldAnswer != nil {
+		select {
+		case <-fs.HoldAnswer:
+		case <-ctx.Done():
+			return false
+		case <-s.ctx.Done():
+			return false
+		}
+	}
+	return true
 }
 
 // wait sleeps for d; false means the request context ended or the sandbox

@@ -101,6 +101,7 @@ type Sandbox struct {
 	authorizers   map[string]*authorizer
 	codeInserts   int
 	calls         map[string]int
+	served        map[string]int
 	faults        map[string]*faultState
 	pushes        []Push
 	started       bool
@@ -165,6 +166,7 @@ func New(cfg Config) (*Sandbox, error) {
 		authCodes:    make(map[string]*code),
 		authorizers:  make(map[string]*authorizer),
 		calls:        make(map[string]int),
+		served:       make(map[string]int),
 		faults:       make(map[string]*faultState),
 	}
 	s.compTokens.tokens = make(map[string]*accessToken)
@@ -300,11 +302,27 @@ func (s *Sandbox) Calls(endpoint string) int {
 	return s.calls[endpoint]
 }
 
+// Served returns how many calls of an endpoint WeChat has processed (its
+// state changed, its answer written or about to be held or lost by a fault).
+// A call refused by a fault before the endpoint's logic is not counted.
+func (s *Sandbox) Served(endpoint string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.served[endpoint]
+}
+
+func (s *Sandbox) countServed(endpoint string) {
+	s.mu.Lock()
+	s.served[endpoint]++
+	s.mu.Unlock()
+}
+
 // ResetCalls zeroes every call counter (faults' quota counters included).
 func (s *Sandbox) ResetCalls() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	clear(s.calls)
+	clear(s.served)
 	for _, f := range s.faults {
 		clear(f.used)
 	}

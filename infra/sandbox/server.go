@@ -145,6 +145,10 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request, ep *apiEndpoi
 		return
 	}
 	resp, apiErr := ep.handle(s, c)
+	s.countServed(ep.name)
+	if !s.afterFault(r.Context(), ep.name) {
+		return // processed, but the answer is lost
+	}
 	if apiErr != nil {
 		s.writeAPIError(w, apiErr)
 		return

@@ -20,7 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/wxtpp/platform/shared/platform"
-	"github.com/wxtpp/platform/shared/tokenstore"
+	"github.com/wxtpp/platform/shared/table"
 )
 
 func need(t testing.TB, env string) {
@@ -67,7 +67,7 @@ func Table(t testing.TB, db *dynamodb.Client) string {
 	name := fmt.Sprintf("test-%d-%d", time.Now().UnixNano(), tables.Add(1))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := tokenstore.CreateTable(ctx, db, name); err != nil {
+	if err := table.Create(ctx, db, name); err != nil {
 		t.Fatalf("create table: %v", err)
 	}
 	t.Cleanup(func() {

@@ -1,9 +1,21 @@
-// Package authorization turns a merchant's authorization into a stored authorizer, whichever way the
-// authorization code arrives: the browser redirect to /auth/callback (which knows the tenant) or the
-// `authorized` push (which knows the appid). Both carry the same single-use code, so they race: the first
-// to claim the code exchanges it and stores the account; the second waits for that result, and if it is the
-// redirect, binds the tenant to it. Nothing is written twice, no newer tokens are overwritten, and the
-// tenant binding is never lost.
+// Package authorization turns a merchant's authorization into a stored authorizer bound to its tenant.
+//
+// The authorization code arrives twice: in the browser redirect to /auth/callback and in WeChat's
+// `authorized` push (which WeChat retries until it is acknowledged). Both race for a claim on the code; the
+// holder exchanges it (api_query_auth, api_get_authorizer_info) and stores the account; the others wait for
+// that outcome. Three rules keep every authorization WeChat granted:
+//
+//   - Only a delivery that could recover decides. WeChat answers "code spent" (61009/61010) also when an
+//     earlier exchange got through but its answer was lost. The push names the account and can recover its
+//     refresh token (api_get_authorizer_info); the redirect cannot, so a redirect only notes the verdict on
+//     the claim and leaves the ending to the push.
+//   - Nothing WeChat issued lives only in memory. Every step takes its budget from the time left on the
+//     invocation minus WriteReserve for the durable write after it, and api_query_auth's answer is written to
+//     the claim before any further call. A holder cut off by its deadline leaves a claim the next delivery
+//     finishes.
+//   - The tenant comes from WeChat, not the browser. A pre_auth_code is issued for one tenant's link and
+//     recorded; the push says which pre_auth_code the authorization used; only that pair binds (or moves)
+//     an account to a tenant. The redirect shows the account only to the link that made the authorization.
 package authorization
 
 import (
@@ -12,13 +24,30 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/wxtpp/platform/shared/authevents"
 	"github.com/wxtpp/platform/shared/credentials"
 	"github.com/wxtpp/platform/shared/logging"
+	"github.com/wxtpp/platform/shared/table"
 	"github.com/wxtpp/platform/shared/tokenstore"
 	"github.com/wxtpp/platform/shared/wxapi"
+)
+
+// Budgets. template.yaml's function timeouts are checked against them (infra/samtemplate).
+const (
+	// WriteReserve is kept back from every deadline for the durable writes that follow a WeChat call.
+	WriteReserve = 2 * time.Second
+	// MinExchange is the least time a delivery must have left, beyond WriteReserve, to take the claim and
+	// exchange the code (one api_query_auth and the writes after it). With less, it only waits.
+	MinExchange = 3 * time.Second
+	// PushWait is how long the push waits for another delivery's exchange (WeChat waits 5 s for its answer
+	// and sends the push again if it gets none).
+	PushWait = 4 * time.Second
+	// defaultDeadline stands in for an invocation's deadline when the context has none.
+	defaultDeadline = 20 * time.Second
 )
 
 // WeChat is the part of the WeChat client authorization needs.
@@ -28,236 +57,470 @@ type WeChat interface {
 	GetAuthorizerInfo(ctx context.Context, componentToken, appID, authorizerAppID string) (wxapi.AuthorizerDetails, error)
 }
 
-// ErrCodeFailed means the authorization code could not be exchanged (expired, used, or refused by WeChat).
+// ErrCodeFailed means the authorization code will never be exchanged (WeChat's verdict, given to a delivery
+// that could not recover from it, or a code for another account than the push named).
 var ErrCodeFailed = errors.New("authorization code could not be exchanged")
 
-// ErrTimeout means the other delivery of the same code did not finish in time.
-var ErrTimeout = errors.New("timed out waiting for the authorization to be stored")
+// ErrNotConfirmed means the redirect could not see the authorization finish in time: another delivery is
+// still exchanging the code, or WeChat called the code spent and only its push can complete it. Nothing is
+// lost; the page says so instead of guessing.
+var ErrNotConfirmed = errors.New("authorization not confirmed yet")
+
+// DefaultPreAuthPerMinute bounds the pre_auth_codes all tenants together get from WeChat per minute.
+const DefaultPreAuthPerMinute = 60
 
 // Service completes and revokes authorizations.
 type Service struct {
 	store     *tokenstore.Store
+	claims    claims
+	preAuths  preAuths
 	component *credentials.Component
 	wechat    WeChat
 	owner     string
+	seq       atomic.Int64
 
 	// PreAuthMinLife: a cached pre_auth_code is reused while it has at least this long to live. Default 5m.
 	PreAuthMinLife time.Duration
-	// ClaimFor is how long a code claim lasts if its holder dies. Default 20s.
-	ClaimFor time.Duration
+	// PreAuthPerMinute bounds new pre_auth_codes platform-wide (PREAUTH_CODES_PER_MINUTE).
+	PreAuthPerMinute int
 	// Poll is how often a waiting delivery re-reads. Default 50ms.
 	Poll time.Duration
 	Now  func() time.Time
 }
 
-// New returns a Service.
+// New returns a Service on the store's table.
 func New(store *tokenstore.Store, component *credentials.Component, wechat WeChat) *Service {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	return &Service{store: store, component: component, wechat: wechat, owner: hex.EncodeToString(b[:]),
-		PreAuthMinLife: 5 * time.Minute, ClaimFor: 20 * time.Second, Poll: 50 * time.Millisecond, Now: time.Now}
+	s := &Service{store: store, component: component, wechat: wechat, owner: hex.EncodeToString(b[:]),
+		PreAuthMinLife: 5 * time.Minute, PreAuthPerMinute: DefaultPreAuthPerMinute, Poll: 50 * time.Millisecond, Now: time.Now}
+	clock := func() time.Time { return s.Now() }
+	s.claims = claims{t: store.Table(), now: clock}
+	s.preAuths = preAuths{t: store.Table(), now: clock}
+	return s
 }
 
+// requestOwner names one claim request (unique, so "refused, and the holder is me" means granted).
+func (s *Service) requestOwner() string { return s.owner + "-" + strconv.FormatInt(s.seq.Add(1), 10) }
+
 // PreAuthCode returns a pre_auth_code for one tenant's authorization link and when it expires. A tenant's
-// code is reused across renders while it has PreAuthMinLife left and has not been spent by an authorization
-// (WeChat accepts a pre_auth_code for one authorization only, so tenants never share one).
+// code is reused across renders while it has PreAuthMinLife left and no authorization has spent it (WeChat
+// accepts a pre_auth_code for one authorization only, so tenants never share one). New codes are bounded
+// platform-wide per minute (ErrBusy) and recorded with their tenant before they are handed out.
 func (s *Service) PreAuthCode(ctx context.Context, tenant string) (string, time.Time, error) {
 	now := s.Now()
-	cached, err := s.store.PreAuthCode(ctx, s.component.AppID(), tenant)
-	if err == nil && cached.ExpiresAt > now.Add(s.PreAuthMinLife).UnixMilli() {
-		used, uerr := s.store.Used(ctx, preAuthUsedID(cached.Code))
-		if uerr != nil {
-			return "", time.Time{}, uerr
+	appID := s.component.AppID()
+	cached, err := s.preAuths.cached(ctx, appID, tenant)
+	switch {
+	case err == nil && cached.ExpiresAt > now.Add(s.PreAuthMinLife).UnixMilli():
+		rec, err := s.preAuths.issued(ctx, cached.Code)
+		if err != nil && !errors.Is(err, table.ErrNotFound) {
+			return "", time.Time{}, err
 		}
-		if !used {
+		if err == nil && rec.UsedAt == 0 && rec.Tenant == tenant {
 			return cached.Code, time.UnixMilli(cached.ExpiresAt), nil
 		}
-	} else if err != nil && !errors.Is(err, tokenstore.ErrNotFound) {
+	case err != nil && !errors.Is(err, table.ErrNotFound):
+		return "", time.Time{}, err
+	}
+	if err := s.preAuths.takeSlot(ctx, appID, s.PreAuthPerMinute); err != nil {
 		return "", time.Time{}, err
 	}
 	var pc wxapi.PreAuthCode
 	err = s.component.Do(ctx, func(token string) error {
 		var err error
-		pc, err = s.wechat.CreatePreAuthCode(ctx, token, s.component.AppID())
+		pc, err = s.wechat.CreatePreAuthCode(ctx, token, appID)
 		return err
 	})
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("create pre_auth_code: %w", err)
 	}
 	expires := now.Add(time.Duration(pc.ExpiresIn) * time.Second)
-	p := tokenstore.PreAuthCode{Code: pc.Code, ExpiresAt: expires.UnixMilli()}
-	if err := s.store.PutPreAuthCode(ctx, s.component.AppID(), tenant, p); err != nil {
+	if err := s.preAuths.issue(ctx, pc.Code, tenant, expires); err != nil {
+		return "", time.Time{}, err
+	}
+	if err := s.preAuths.cache(ctx, appID, tenant, pc.Code, expires); err != nil {
 		logging.From(ctx).Warn("pre_auth_code not cached", "error", err.Error())
 	}
 	return pc.Code, expires, nil
 }
 
-func preAuthUsedID(code string) string { return "preauth:" + code }
+// Authorized handles the authorized/updateauthorized push (authevents.Authorizations).
+func (s *Service) Authorized(ctx context.Context, ev authevents.Event) error {
+	if ev.AuthorizerAppID == "" {
+		return errors.New("authorized push without AuthorizerAppid")
+	}
+	if ev.PreAuthCode != "" {
+		if err := s.preAuths.spend(ctx, ev.PreAuthCode); err != nil {
+			logging.From(ctx).Warn("spent pre_auth_code not recorded", "error", err.Error())
+		}
+	}
+	_, err := s.complete(ctx, delivery{
+		code: ev.AuthorizationCode, appID: ev.AuthorizerAppID, at: time.Unix(ev.CreateTime, 0),
+		preAuthCode: ev.PreAuthCode, wait: PushWait,
+	})
+	if errors.Is(err, ErrCodeFailed) {
+		// A code WeChat refuses will be refused on every retry too: acknowledge; it is logged. Anything
+		// else is returned, so the push is not acknowledged and WeChat sends it again.
+		logging.From(ctx).Error("authorization push not stored: code refused", "authorizer_appid", ev.AuthorizerAppID, "error", err.Error())
+		return nil
+	}
+	return err
+}
 
-// Delivery is one arrival of an authorization code.
-type Delivery struct {
+// Redirect is the browser's return to /auth/callback: the code, and what the signed state says.
+type Redirect struct {
 	Code        string
-	AppID       string    // known from the push; empty from the redirect
-	Tenant      string    // known from the redirect (signed state); empty from the push
-	At          time.Time // when WeChat granted it (push CreateTime), or when the redirect arrived
-	PreAuthCode string    // the pre_auth_code it used, if known: it is not reused afterwards
-	// WaitFor bounds how long this delivery waits for the other one's exchange. Default 4s (WeChat waits
-	// 5 s for a push answer).
+	Tenant      string // the state's tenant
+	PreAuthCode string // the pre_auth_code the state's link offered
+	// WaitFor bounds how long the redirect waits for the exchange and for WeChat's push to confirm which
+	// link the authorization came from.
 	WaitFor time.Duration
 }
 
-// Complete exchanges (or waits for the exchange of) an authorization code and returns the stored account.
-func (s *Service) Complete(ctx context.Context, d Delivery) (tokenstore.Authorizer, error) {
-	if d.Code == "" {
-		return tokenstore.Authorizer{}, fmt.Errorf("%w: empty code", ErrCodeFailed)
-	}
-	if d.At.IsZero() {
-		d.At = s.Now()
-	}
-	wait := d.WaitFor
-	if wait == 0 {
-		wait = 4 * time.Second
-	}
-	if d.PreAuthCode != "" {
-		// Spent: no page may offer it again.
-		err := s.store.UseOnce(ctx, preAuthUsedID(d.PreAuthCode), s.Now().Add(24*time.Hour))
-		if err != nil && !errors.Is(err, tokenstore.ErrUsed) {
-			logging.From(ctx).Warn("used pre_auth_code not recorded", "error", err.Error())
+// Result is what the redirect may show.
+type Result struct {
+	Authorizer tokenstore.Authorizer
+	// Confirmed: WeChat's push says the authorization used this link's pre_auth_code, and the account is
+	// bound to the link's tenant. Only then may the page show the account.
+	Confirmed bool
+}
+
+// Redirect completes (or waits for) the exchange of the redirect's code, then waits for the push to confirm
+// the authorization came from the redirect's link. It never binds a tenant itself.
+func (s *Service) Redirect(ctx context.Context, r Redirect) (Result, error) {
+	start := s.Now()
+	if r.PreAuthCode != "" {
+		// The link's code is spent either way (at worst a code the visitor's own link would have reused).
+		if err := s.preAuths.spend(ctx, r.PreAuthCode); err != nil {
+			logging.From(ctx).Warn("spent pre_auth_code not recorded", "error", err.Error())
 		}
 	}
-	deadline := s.Now().Add(wait)
+	a, err := s.complete(ctx, delivery{code: r.Code, at: start, wait: r.WaitFor})
+	if err != nil {
+		return Result{}, err
+	}
+	end := start.Add(r.WaitFor)
+	for a.AuthCode == r.Code && a.PreAuthCode == "" && s.Now().Before(end) {
+		// Stored, but the push has not said which link it came from yet.
+		if err := s.pause(ctx); err != nil {
+			return Result{}, err
+		}
+		if a, err = s.store.Authorizer(ctx, a.AppID); err != nil {
+			return Result{}, err
+		}
+	}
+	return Result{Authorizer: a, Confirmed: confirmed(a, r)}, nil
+}
+
+// Confirmed reports whether a stored account may be shown to the redirect r (see Result.Confirmed).
+func Confirmed(a tokenstore.Authorizer, r Redirect) bool { return confirmed(a, r) }
+
+func confirmed(a tokenstore.Authorizer, r Redirect) bool {
+	return a.AuthCode == r.Code && r.PreAuthCode != "" && a.PreAuthCode == r.PreAuthCode &&
+		r.Tenant != "" && a.Tenant == r.Tenant
+}
+
+// Outcome reads what became of a code already exchanged (for a reload of the result page).
+func (s *Service) Outcome(ctx context.Context, code string) (tokenstore.Authorizer, error) {
+	cl, err := s.claims.get(ctx, code)
+	if err != nil {
+		return tokenstore.Authorizer{}, err
+	}
+	if !cl.Done || cl.AppID == "" {
+		return tokenstore.Authorizer{}, ErrNotConfirmed
+	}
+	return s.store.Authorizer(ctx, cl.AppID)
+}
+
+// delivery is one arrival of an authorization code.
+type delivery struct {
+	code        string
+	appID       string    // from the push; "" from the redirect
+	at          time.Time // when WeChat granted it (push CreateTime), or when the redirect arrived
+	preAuthCode string    // from the push: the pre_auth_code the authorization used
+	wait        time.Duration
+}
+
+// deadline is when the invocation ends: writes must be done by then.
+func (s *Service) deadline(ctx context.Context) time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return d
+	}
+	return s.Now().Add(defaultDeadline)
+}
+
+// complete exchanges (or waits for the exchange of) a code and returns the stored account.
+func (s *Service) complete(ctx context.Context, d delivery) (tokenstore.Authorizer, error) {
+	if d.code == "" {
+		return tokenstore.Authorizer{}, fmt.Errorf("%w: empty code", ErrCodeFailed)
+	}
+	deadline := s.deadline(ctx)
+	waitEnd := s.Now().Add(d.wait)
+	if latest := deadline.Add(-WriteReserve); waitEnd.After(latest) {
+		waitEnd = latest
+	}
+	spentSeen := false
 	for {
-		claim, mine, err := s.store.ClaimCode(ctx, d.Code, s.owner, s.ClaimFor, d.Tenant)
+		var (
+			cl   Claim
+			mine bool
+			err  error
+		)
+		if s.Now().Add(MinExchange + WriteReserve).After(deadline) {
+			// Too little time left to exchange without risking WeChat's answer: only look.
+			cl, err = s.claims.get(ctx, d.code)
+			if errors.Is(err, table.ErrNotFound) {
+				err = nil
+			}
+		} else {
+			owner := s.requestOwner()
+			cl, mine, err = s.claims.take(ctx, d.code, owner, deadline, d.appID != "", d.preAuthCode)
+			if err == nil && mine {
+				a, err := s.exchange(ctx, d, cl, owner, deadline)
+				if !errors.Is(err, errLeftToPush) {
+					return a, err
+				}
+				spentSeen = true
+				continue
+			}
+		}
 		if err != nil {
 			return tokenstore.Authorizer{}, err
 		}
-		if mine {
-			return s.exchange(ctx, d)
-		}
-		if d.Tenant != "" && claim.Tenant != d.Tenant && !claim.Done {
-			// Leave the tenant with the claim first: if we stop waiting, the exchanger still binds it.
-			if err := s.store.NoteTenant(ctx, d.Code, d.Tenant); err != nil {
-				return tokenstore.Authorizer{}, err
+		if cl.Done {
+			if cl.AppID == "" {
+				return tokenstore.Authorizer{}, fmt.Errorf("%w: %s", ErrCodeFailed, cl.FailReason)
 			}
-			claim.Tenant = d.Tenant
+			return s.settle(ctx, d, cl.AppID)
 		}
-		if claim.Done {
-			if claim.AppID == "" {
-				return tokenstore.Authorizer{}, fmt.Errorf("%w: %s", ErrCodeFailed, claim.FailReason)
+		if !s.Now().Before(waitEnd) {
+			if spentSeen || cl.Spent {
+				return tokenstore.Authorizer{}, fmt.Errorf("%w: WeChat reports the code used; its push completes the authorization", ErrNotConfirmed)
 			}
-			if d.Tenant != "" {
-				return s.store.BindTenant(ctx, claim.AppID, d.Code, d.Tenant)
-			}
-			return s.store.Authorizer(ctx, claim.AppID)
+			return tokenstore.Authorizer{}, fmt.Errorf("%w: another delivery is still exchanging the code", ErrNotConfirmed)
 		}
-		if s.Now().After(deadline) {
-			return tokenstore.Authorizer{}, ErrTimeout
-		}
-		select {
-		case <-ctx.Done():
-			return tokenstore.Authorizer{}, ctx.Err()
-		case <-time.After(s.Poll):
+		if err := s.pause(ctx); err != nil {
+			return tokenstore.Authorizer{}, err
 		}
 	}
 }
 
-// exchange runs with the code claimed: api_query_auth, api_get_authorizer_info, one conditional write. It is
-// bounded well inside the claim's lifetime, so the claim cannot lapse while we still work on it.
-func (s *Service) exchange(ctx context.Context, d Delivery) (tokenstore.Authorizer, error) {
-	log := logging.From(ctx)
-	xctx, cancel := context.WithTimeout(ctx, s.ClaimFor*3/4)
-	defer cancel()
-	var info wxapi.AuthorizationInfo
-	err := s.component.Do(xctx, func(token string) error {
-		var err error
-		info, err = s.wechat.QueryAuth(xctx, token, s.component.AppID(), d.Code)
-		return err
-	})
-	var details wxapi.AuthorizerDetails
-	detailsErr := errors.New("not fetched")
-	if wxapi.IsCode(err, codeInvalid) && d.AppID != "" {
-		// The code is spent, perhaps by an exchange whose answer we never saw (a timeout, a claimant that
-		// died). If the account is authorized, WeChat tells us its current refresh token: do not lose it.
-		if details, detailsErr = s.authorizerInfo(xctx, d.AppID); detailsErr == nil && details.Authorization.RefreshToken != "" {
-			log.Warn("authorization code already spent; recovered the refresh token from api_get_authorizer_info", "authorizer_appid", d.AppID)
-			info, err = details.Authorization, nil
-			info.AuthorizerAppID, info.AccessToken, info.ExpiresIn = d.AppID, "", 0
-		}
+func (s *Service) pause(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(s.Poll):
+		return nil
 	}
-	if err != nil {
-		return tokenstore.Authorizer{}, s.failed(ctx, d, err)
-	}
-	appID := info.Appid()
-	if d.AppID != "" && d.AppID != appID {
-		err := fmt.Errorf("%w: code belongs to %s, push said %s", errWrongAccount, appID, d.AppID)
-		return tokenstore.Authorizer{}, s.failed(ctx, d, err)
-	}
-	if detailsErr != nil {
-		details, detailsErr = s.authorizerInfo(xctx, appID)
-	}
-	if detailsErr != nil {
-		// The code is spent: store what we have (the refresh token matters most) rather than lose it.
-		log.Warn("authorizer info not fetched; storing the authorization without it", "authorizer_appid", appID, "error", detailsErr.Error())
-	}
-	a := tokenstore.Authorization{
-		AppID: appID, Tenant: d.Tenant, Kind: kind(details.Info), Info: accountInfo(details.Info), InfoKnown: detailsErr == nil,
-		PermissionSets: info.PermissionSets(), AccessToken: info.AccessToken, RefreshToken: info.RefreshToken,
-		ExpiresAt: s.Now().Add(time.Duration(info.ExpiresIn) * time.Second), AuthCode: d.Code, At: d.At,
-	}
-	// Stored on a context of its own: WeChat has spent the code, so this write must not be lost to the
-	// caller's deadline.
-	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer wcancel()
-	ctx = wctx
-	stored, err := s.store.PutAuthorization(ctx, a)
-	if errors.Is(err, tokenstore.ErrStale) {
-		// A later authorization or revocation of this account is already stored; it wins.
-		log.Info("authorization superseded by a later event", "authorizer_appid", appID)
-		_, _ = s.store.FinishCode(ctx, d.Code, s.owner, appID, "")
-		return s.store.Authorizer(ctx, appID)
-	}
-	if err != nil {
-		_ = s.store.ReleaseCode(ctx, d.Code, s.owner)
-		return tokenstore.Authorizer{}, err
-	}
-	claim, err := s.store.FinishCode(ctx, d.Code, s.owner, appID, "")
-	if err != nil {
-		// The account is stored; only the claim's bookkeeping failed. Once the claim lapses a later delivery
-		// re-exchanges the spent code and, knowing the appid, recovers as above.
-		log.Warn("auth code claim not finished", "authorizer_appid", appID, "error", err.Error())
-		return stored, nil
-	}
-	if claim.Tenant != "" && claim.Tenant != stored.Tenant {
-		// The redirect claimed first or arrived while we exchanged, and left its tenant on the claim.
-		if stored, err = s.store.BindTenant(ctx, appID, d.Code, claim.Tenant); err != nil {
-			return stored, err
-		}
-	}
-	log.Info("authorizer stored", "authorizer_appid", appID, "tenant", stored.Tenant, "kind", stored.Kind,
-		"permission_sets", stored.PermissionSets)
-	return stored, nil
 }
 
-// WeChat's answers that mean the code itself is bad: it will never be exchanged, however often we try.
+// errLeftToPush: the redirect learned the code is spent and handed the claim to the push.
+var errLeftToPush = errors.New("code spent; left to the push")
+
+// settle finishes a delivery whose code another delivery exchanged: the push binds the tenant (it knows
+// which pre_auth_code was used); the redirect only reads.
+func (s *Service) settle(ctx context.Context, d delivery, appID string) (tokenstore.Authorizer, error) {
+	if d.preAuthCode != "" {
+		return s.bind(ctx, appID, d.code, d.preAuthCode)
+	}
+	return s.store.Authorizer(ctx, appID)
+}
+
+// WeChat's answers that mean the code itself is spent or dead: never exchangeable again.
 const (
 	codeInvalid = 61009 // unknown or already used
 	codeExpired = 61010
 )
 
-var errWrongAccount = errors.New("authorization code is for another account")
+var (
+	errWrongAccount = errors.New("authorization code is for another account")
+	errSpent        = &wxapi.Error{API: "api_query_auth", Code: codeInvalid, Msg: "code already reported spent (recorded on the claim)"}
+)
 
-// failed records a failed exchange. Only a verdict on the code itself (invalid, expired, another account's)
-// is final and recorded, so the other delivery stops waiting; anything else (WeChat busy, no component
-// token yet, our own deadline, DynamoDB) releases the claim, so the other delivery or WeChat's retry of
-// the push can still succeed.
-func (s *Service) failed(ctx context.Context, d Delivery, err error) error {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+// writeContext is the context of a durable write after a WeChat call: its own WriteReserve, not cut short by
+// the caller's (WeChat has acted; what it gave us must land).
+func writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), WriteReserve)
+}
+
+// exchange runs with the claim held until deadline: api_query_auth (unless a previous holder already got
+// and persisted its answer), api_get_authorizer_info, one conditional write of the account, then the tenant.
+func (s *Service) exchange(ctx context.Context, d delivery, cl Claim, owner string, deadline time.Time) (tokenstore.Authorizer, error) {
+	log := logging.From(ctx)
+	// WeChat calls end WriteReserve before the deadline; the writes after them have the reserve.
+	callCtx, cancel := context.WithDeadline(ctx, deadline.Add(-WriteReserve))
+	defer cancel()
+
+	var (
+		info         wxapi.AuthorizationInfo
+		details      wxapi.AuthorizerDetails
+		detailsKnown bool
+		err          error
+	)
+	switch {
+	case cl.Exchange != nil:
+		log.Info("continuing an exchange whose api_query_auth answer was persisted", "authorizer_appid", cl.Exchange.AppID)
+		info = cl.Exchange.info(s.Now())
+	case cl.Spent:
+		err = errSpent
+	default:
+		err = s.component.Do(callCtx, func(token string) error {
+			var err error
+			info, err = s.wechat.QueryAuth(callCtx, token, s.component.AppID(), d.code)
+			return err
+		})
+		if err == nil {
+			// The code is spent now: what WeChat gave for it is written down before anything else.
+			wctx, wcancel := writeContext(ctx)
+			if perr := s.claims.recordExchange(wctx, d.code, owner, exchangeOf(info, s.Now())); perr != nil {
+				log.Warn("exchange not persisted on the claim; continuing", "error", perr.Error())
+			}
+			wcancel()
+		}
+	}
+	if wxapi.IsCode(err, codeInvalid, codeExpired) {
+		if d.appID == "" {
+			// Perhaps an exchange whose answer was lost spent it. The redirect cannot tell whose account this
+			// is; the push (retried by WeChat until answered) can. Note it and leave the ending to the push.
+			wctx, wcancel := writeContext(ctx)
+			defer wcancel()
+			if merr := s.claims.markSpent(wctx, d.code, owner); merr != nil {
+				return tokenstore.Authorizer{}, merr
+			}
+			log.Warn("WeChat reports the authorization code spent; waiting for the push to recover it")
+			return tokenstore.Authorizer{}, errLeftToPush
+		}
+		// The push names the account: if it is authorized, WeChat tells us its current refresh token.
+		var derr error
+		details, derr = s.authorizerInfo(callCtx, d.appID)
+		switch {
+		case derr == nil && details.Authorization.RefreshToken != "":
+			log.Warn("authorization code already spent; recovered the refresh token from api_get_authorizer_info", "authorizer_appid", d.appID)
+			info, err, detailsKnown = details.Authorization, nil, true
+			info.AuthorizerAppID, info.AccessToken, info.ExpiresIn = d.appID, "", 0
+		case derr == nil || wxapi.NeedsReauth(derr):
+			err = fmt.Errorf("%w (and %s is not authorized now)", err, d.appID)
+		default:
+			err = derr // could not ask: not a verdict
+		}
+	}
+	if err != nil {
+		return tokenstore.Authorizer{}, s.failed(ctx, d, owner, err)
+	}
+	appID := info.Appid()
+	if d.appID != "" && d.appID != appID {
+		err := fmt.Errorf("%w: code belongs to %s, push said %s", errWrongAccount, appID, d.appID)
+		return tokenstore.Authorizer{}, s.failed(ctx, d, owner, err)
+	}
+	if !detailsKnown && callCtx.Err() == nil {
+		var derr error
+		if details, derr = s.authorizerInfo(callCtx, appID); derr == nil {
+			detailsKnown = true
+		} else {
+			// The code is spent: store what we have (the refresh token matters most) rather than lose it.
+			log.Warn("authorizer info not fetched; storing the authorization without it", "authorizer_appid", appID, "error", derr.Error())
+		}
+	}
+	a := tokenstore.Authorization{
+		AppID: appID, Kind: kind(details.Info), Info: accountInfo(details.Info), InfoKnown: detailsKnown,
+		PermissionSets: info.PermissionSets(), AccessToken: info.AccessToken, RefreshToken: info.RefreshToken,
+		ExpiresAt: s.Now().Add(time.Duration(info.ExpiresIn) * time.Second), AuthCode: d.code, At: d.at,
+	}
+	wctx, wcancel := writeContext(ctx)
+	defer wcancel()
+	stored, err := s.store.PutAuthorization(wctx, a)
+	if errors.Is(err, tokenstore.ErrStale) {
+		// A later authorization or revocation of this account is already stored; it wins.
+		log.Info("authorization superseded by a later event", "authorizer_appid", appID)
+		if _, err := s.claims.finish(wctx, d.code, owner, appID, ""); err != nil {
+			log.Warn("auth code claim not finished", "error", err.Error())
+		}
+		return s.store.Authorizer(wctx, appID)
+	}
+	if err != nil {
+		// The exchange stays on the claim, which lapses at our deadline: the next delivery stores it.
+		if rerr := s.claims.release(wctx, d.code, owner); rerr != nil {
+			log.Warn("auth code claim not released; it lapses at the deadline", "error", rerr.Error())
+		}
+		return tokenstore.Authorizer{}, err
+	}
+	done, err := s.claims.finish(wctx, d.code, owner, appID, "")
+	if err != nil {
+		// The account is stored; only the claim's bookkeeping failed. Once the claim lapses a later delivery
+		// finishes it from the persisted exchange.
+		log.Warn("auth code claim not finished", "authorizer_appid", appID, "error", err.Error())
+	}
+	log.Info("authorizer stored", "authorizer_appid", appID, "kind", stored.Kind, "permission_sets", stored.PermissionSets)
+	preAuth := d.preAuthCode
+	if preAuth == "" {
+		preAuth = done.PreAuthCode // the push noted it while we exchanged
+	}
+	if preAuth == "" {
+		return stored, nil
+	}
+	return s.bind(wctx, appID, d.code, preAuth)
+}
+
+func (x *Exchange) info(now time.Time) wxapi.AuthorizationInfo {
+	info := wxapi.AuthorizationInfo{AuthorizerAppID: x.AppID, AccessToken: x.AccessToken, RefreshToken: x.RefreshToken}
+	if left := time.UnixMilli(x.ExpiresAt).Sub(now); x.AccessToken != "" && left > 0 {
+		info.ExpiresIn = int(left / time.Second)
+	} else {
+		info.AccessToken = "" // expired meanwhile: fetched on first use
+	}
+	for _, id := range x.PermissionSets {
+		var f wxapi.FuncInfo
+		f.Category.ID = id
+		info.FuncInfo = append(info.FuncInfo, f)
+	}
+	return info
+}
+
+// bind binds the stored authorization from code to the tenant its pre_auth_code was issued to. A code we
+// did not issue (an authorization started elsewhere) leaves the tenant as it is.
+func (s *Service) bind(ctx context.Context, appID, code, preAuthCode string) (tokenstore.Authorizer, error) {
+	log := logging.From(ctx)
+	issued, err := s.preAuths.issued(ctx, preAuthCode)
+	if errors.Is(err, table.ErrNotFound) {
+		log.Warn("authorization used a pre_auth_code this platform did not issue; tenant unchanged", "authorizer_appid", appID)
+		return s.store.Authorizer(ctx, appID)
+	}
+	if err != nil {
+		return tokenstore.Authorizer{}, err
+	}
+	b, err := s.store.BindTenant(ctx, appID, code, preAuthCode, issued.Tenant)
+	if errors.Is(err, tokenstore.ErrStale) {
+		log.Info("a later authorization is stored; tenant not bound from an older one", "authorizer_appid", appID)
+		return s.store.Authorizer(ctx, appID)
+	}
+	if err != nil {
+		return tokenstore.Authorizer{}, err
+	}
+	if b.Moved() {
+		log.Warn("account moved to another tenant by a re-authorization through that tenant's link",
+			"authorizer_appid", appID, "from_tenant", b.From, "tenant", issued.Tenant)
+	}
+	return b.Authorizer, nil
+}
+
+// failed records a failed exchange. Only a verdict on the code itself, given to a delivery that cannot
+// recover from it (the push knows the account and tried), or a code for another account, is final and
+// recorded, so other deliveries stop waiting. Anything else (WeChat busy, no component token yet, our own
+// deadline, DynamoDB) releases the claim, so another delivery or WeChat's retry of the push can still
+// succeed; what the claim learned stays on it.
+func (s *Service) failed(ctx context.Context, d delivery, owner string, err error) error {
+	wctx, cancel := writeContext(ctx)
 	defer cancel()
 	if wxapi.IsCode(err, codeInvalid, codeExpired) || errors.Is(err, errWrongAccount) {
-		_, _ = s.store.FinishCode(rctx, d.Code, s.owner, "", err.Error())
+		if _, ferr := s.claims.finish(wctx, d.code, owner, "", err.Error()); ferr != nil {
+			logging.From(ctx).Warn("auth code claim not finished", "error", ferr.Error())
+		}
 		return fmt.Errorf("%w: %w", ErrCodeFailed, err)
 	}
-	_ = s.store.ReleaseCode(rctx, d.Code, s.owner)
+	if rerr := s.claims.release(wctx, d.code, owner); rerr != nil {
+		logging.From(ctx).Warn("auth code claim not released; it lapses at the deadline", "error", rerr.Error())
+	}
 	return fmt.Errorf("exchange authorization code: %w", err)
 }
 
@@ -269,20 +532,6 @@ func (s *Service) authorizerInfo(ctx context.Context, appID string) (wxapi.Autho
 		return err
 	})
 	return d, err
-}
-
-// Authorized handles the authorized/updateauthorized push (authevents.Authorizations).
-func (s *Service) Authorized(ctx context.Context, ev authevents.Event) error {
-	_, err := s.Complete(ctx, Delivery{
-		Code: ev.AuthorizationCode, AppID: ev.AuthorizerAppID, At: time.Unix(ev.CreateTime, 0), PreAuthCode: ev.PreAuthCode,
-	})
-	if errors.Is(err, ErrCodeFailed) {
-		// A code WeChat refuses will be refused on every retry too: acknowledge; it is logged. Anything
-		// else is returned, so the push is not acknowledged and WeChat sends it again.
-		logging.From(ctx).Error("authorization push not stored: code refused", "authorizer_appid", ev.AuthorizerAppID, "error", err.Error())
-		return nil
-	}
-	return err
 }
 
 // Unauthorized handles the unauthorized push: the account is revoked and its tokens wiped.

@@ -1,11 +1,15 @@
 // Package authpages serves the merchant-facing authorization pages (GET /auth/start, GET /auth/callback).
 //
-// /auth/start renders a page whose buttons link to WeChat's login pages (componentloginpage on a computer,
-// bindcomponent inside WeChat) with a pre_auth_code and a redirect_uri back to /auth/callback. WeChat refuses
-// a server-side redirect to its login page (it checks the Referer against the 授权发起页域名), so the merchant
-// has to click. The redirect_uri carries a signed, expiring, single-use `state` binding the tenant.
-// /auth/callback verifies the state, exchanges the auth_code through authorization.Service (which also
-// coordinates with the `authorized` push carrying the same code) and shows what was authorized.
+// /auth/start serves only links the service provider signed for one of its tenants (shared/authlink; the
+// operator CLI prints them): an unsigned, tampered or expired link gets an error page and costs no WeChat call
+// and no write. It renders a page whose buttons link to WeChat's login pages (componentloginpage on a
+// computer, bindcomponent inside WeChat) with the tenant's pre_auth_code and a redirect_uri back to
+// /auth/callback. WeChat refuses a server-side redirect to its login page (it checks the Referer against the
+// 授权发起页域名), so the merchant has to click. The redirect_uri carries a signed, expiring, single-use
+// `state`. /auth/callback verifies the state and completes the exchange through authorization.Service, which
+// coordinates with WeChat's `authorized` push. The account's details are shown only once the push confirms
+// that the authorization used this link's pre_auth_code; otherwise the page is neutral, so a stolen auth_code
+// in another tenant's callback shows and moves nothing.
 package authpages
 
 import (
@@ -15,15 +19,17 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/wxtpp/platform/shared/authlink"
 	"github.com/wxtpp/platform/shared/authorization"
 	"github.com/wxtpp/platform/shared/credentials"
 	"github.com/wxtpp/platform/shared/logging"
+	"github.com/wxtpp/platform/shared/table"
+	"github.com/wxtpp/platform/shared/tenants"
 	"github.com/wxtpp/platform/shared/tokenstore"
 	"github.com/wxtpp/platform/shared/wxapi"
 )
@@ -43,20 +49,20 @@ const CallbackWait = 8 * time.Second
 // maxAuthCode bounds the auth_code accepted (WeChat's are about 100 characters).
 const maxAuthCode = 512
 
-var (
-	tenantRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
-	appIDRE  = regexp.MustCompile(`^wx[0-9A-Za-z]{16}$`)
-)
-
 // Handler serves the authorization pages. Build it with New, which validates it.
 type Handler struct {
 	Service        *authorization.Service
-	Store          *tokenstore.Store
+	Table          *table.Table // single-use state nonces
+	Tenants        *tenants.Store
 	ComponentAppID string
 	PublicBaseURL  string // the API's public URL; redirect_uri is PublicBaseURL + /auth/callback
 	MPBase         string // https://mp.weixin.qq.com, or the sandbox
+	LinkKey        []byte // HMAC-SHA256 key of the provider's signed start links (LINK_SIGNING_KEY)
 	StateKey       []byte // HMAC-SHA256 key for `state`, at least MinStateKey bytes
 	StateTTL       time.Duration
+	// CallbackWait bounds how long the callback waits for the exchange and WeChat's confirming push; default
+	// CallbackWait.
+	CallbackWait time.Duration
 	// ReturnAllowlist lists the origins or URL prefixes a return_url may point to (RETURN_URL_ALLOWLIST).
 	ReturnAllowlist []string
 	Logger          *slog.Logger
@@ -74,8 +80,8 @@ func New(h Handler) (*Handler, error) {
 // Validate reports a configuration the pages cannot run with. It never mentions the key's value.
 func (h *Handler) Validate() error {
 	var problems []string
-	if h.Service == nil || h.Store == nil {
-		problems = append(problems, "Service and Store are required")
+	if h.Service == nil || h.Table == nil || h.Tenants == nil {
+		problems = append(problems, "Service, Table and Tenants are required")
 	}
 	if h.ComponentAppID == "" {
 		problems = append(problems, "ComponentAppID is required")
@@ -85,6 +91,9 @@ func (h *Handler) Validate() error {
 		if f.v == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			problems = append(problems, f.name+" must be an absolute http(s) URL")
 		}
+	}
+	if len(h.LinkKey) < authlink.MinKey {
+		problems = append(problems, fmt.Sprintf("the link signing key (LINK_SIGNING_KEY) must be at least %d bytes", authlink.MinKey))
 	}
 	if len(h.StateKey) < MinStateKey {
 		problems = append(problems, fmt.Sprintf("the state signing key (STATE_SIGNING_KEY) must be at least %d bytes", MinStateKey))
@@ -144,48 +153,62 @@ type page struct {
 
 func (p *page) start(q url.Values) events.APIGatewayV2HTTPResponse {
 	h := p.h
-	tenant := q.Get("tenant")
-	if !tenantRE.MatchString(tenant) {
-		return p.fail(http.StatusBadRequest, "bad tenant", nil,
-			"缺少商户标识 tenant，或格式无效（最多 64 个字母、数字、_ . -）。",
-			"The tenant is missing or invalid (up to 64 letters, digits, _ . -).")
+	// The signature first: nothing about an unsigned or tampered link is looked at further, nothing is
+	// written and WeChat is not called.
+	link, err := authlink.Parse(h.LinkKey, q, h.now())
+	switch {
+	case errors.Is(err, authlink.ErrUnsigned):
+		return p.fail(http.StatusForbidden, "unsigned start link", err,
+			"此链接未经服务商签发，无法发起授权。请向您的服务商索取授权链接。",
+			"This link was not issued by your service provider. Ask your service provider for an authorization link.")
+	case errors.Is(err, authlink.ErrExpired):
+		return p.fail(http.StatusGone, "start link expired", err,
+			"授权链接已过期。请向您的服务商索取新的授权链接。",
+			"This authorization link has expired. Ask your service provider for a new one.")
+	case err != nil:
+		return p.fail(http.StatusForbidden, "start link rejected", err,
+			"授权链接无效或已被修改。请向您的服务商索取授权链接。",
+			"This authorization link is not valid or has been altered. Ask your service provider for a new one.")
 	}
-	authType := q.Get("auth_type")
-	if authType == "" {
-		authType = "3"
+	p.log = p.log.With("tenant", link.Tenant)
+	tenant, err := h.Tenants.Get(p.ctx, link.Tenant)
+	if err != nil {
+		if errors.Is(err, tenants.ErrNotFound) {
+			return p.fail(http.StatusNotFound, "tenant unknown", err,
+				"此授权链接所属的商户不存在。请联系您的服务商。", "The merchant this link was issued for does not exist. Please contact your service provider.")
+		}
+		return p.failErr("tenant not read", err)
 	}
-	if authType != "1" && authType != "2" && authType != "3" {
-		return p.fail(http.StatusBadRequest, "bad auth_type", nil,
-			"auth_type 无效，应为 1（公众号）、2（小程序）或 3（两者）。",
-			"auth_type must be 1 (official account), 2 (mini program) or 3 (either).")
-	}
-	biz := q.Get("biz_appid")
-	if biz != "" && !appIDRE.MatchString(biz) {
-		return p.fail(http.StatusBadRequest, "bad biz_appid", nil,
-			"biz_appid 无效，应为 wx 开头的 18 位 AppID。", "biz_appid must be an AppID: wx followed by 16 letters or digits.")
-	}
-	returnURL := q.Get("return_url")
-	if returnURL != "" {
+	if link.ReturnURL != "" {
 		list, _ := parseAllowlist(h.ReturnAllowlist) // validated in Handle
-		if _, ok := allowed(list, returnURL); !ok {
+		if _, ok := allowed(list, link.ReturnURL); !ok {
 			return p.fail(http.StatusBadRequest, "return_url not allowed", nil,
 				"返回地址 return_url 不在平台允许的列表中。", "The return_url is not on the platform's allow-list.")
 		}
 	}
-	p.log = p.log.With("tenant", tenant)
+	authType := link.AuthType
+	if authType == "" {
+		authType = "3"
+	}
 
-	pre, preExp, err := h.Service.PreAuthCode(p.ctx, tenant)
+	pre, preExp, err := h.Service.PreAuthCode(p.ctx, link.Tenant)
 	if err != nil {
 		return p.failErr("pre_auth_code not obtained", err)
 	}
-	// The link dies with its pre_auth_code (a reused one may have less than StateTTL left): the page must not
-	// promise more time than WeChat will give.
+	// The page dies with its pre_auth_code (a reused one may have less than StateTTL left) and with the link:
+	// it must not promise more time than WeChat will give.
 	now := h.now()
 	exp := now.Add(h.stateTTL())
-	if !preExp.IsZero() && preExp.Before(exp) {
-		exp = preExp
+	for _, limit := range []time.Time{preExp, link.Expires} {
+		if !limit.IsZero() && limit.Before(exp) {
+			exp = limit
+		}
 	}
-	st := State{Tenant: tenant, Nonce: NewNonce(), Exp: exp.Unix(), PreAuthCode: pre, ReturnURL: returnURL}
+	linkQuery, err := link.Query(h.LinkKey)
+	if err != nil {
+		return p.failErr("link not re-encoded", err)
+	}
+	st := State{Tenant: link.Tenant, Nonce: NewNonce(), Exp: exp.Unix(), PreAuthCode: pre, ReturnURL: link.ReturnURL, Link: linkQuery}
 	token, err := SignState(h.StateKey, st)
 	if err != nil {
 		return p.failErr("state not signed", err)
@@ -197,8 +220,8 @@ func (p *page) start(q url.Values) events.APIGatewayV2HTTPResponse {
 		"redirect_uri":    {redirect},
 		"auth_type":       {authType},
 	}
-	if biz != "" {
-		params.Set("biz_appid", biz)
+	if link.BizAppID != "" {
+		params.Set("biz_appid", link.BizAppID)
 	}
 	mp := strings.TrimRight(h.MPBase, "/")
 	pc := mp + "/cgi-bin/componentloginpage?" + params.Encode()
@@ -207,9 +230,9 @@ func (p *page) start(q url.Values) events.APIGatewayV2HTTPResponse {
 	mobile := mp + "/safe/bindcomponent?" + params.Encode() + "#wechat_redirect"
 
 	zh, en := authTypeWords(authType)
-	p.log.Info("authorization page rendered", "auth_type", authType, "biz_appid", biz, "return_url", returnURL != "")
+	p.log.Info("authorization page rendered", "auth_type", authType, "biz_appid", link.BizAppID, "return_url", link.ReturnURL != "")
 	return render(http.StatusOK, startPage(startView{
-		Tenant: tenant, KindZH: zh, KindEN: en, BizAppID: biz, PCURL: pc, MobileURL: mobile,
+		Tenant: merchantName(tenant), KindZH: zh, KindEN: en, BizAppID: link.BizAppID, PCURL: pc, MobileURL: mobile,
 		Minutes: int(exp.Sub(now).Round(time.Minute) / time.Minute),
 	}))
 }
@@ -224,60 +247,67 @@ func (p *page) callback(q url.Values) events.APIGatewayV2HTTPResponse {
 	st, err := VerifyState(h.StateKey, token, h.now())
 	switch {
 	case errors.Is(err, ErrStateExpired):
-		// The state is genuine, only late: offer a fresh link for its tenant.
-		if tenantRE.MatchString(st.Tenant) {
-			p.log = p.log.With("tenant", st.Tenant)
-			p.restart = h.startURL(st)
-		}
+		// The state is genuine, only late: offer its link again while that link is valid.
+		p.log = p.log.With("tenant", st.Tenant)
+		p.restart = h.restartURL(st)
 		return p.fail(http.StatusBadRequest, "state expired", err,
-			"授权链接已过期，请重新发起授权。", "The authorization link has expired. Please start again.")
+			"授权页面已过期，请重新发起授权。", "The authorization page has expired. Please start again.")
 	case err != nil:
 		return p.fail(http.StatusBadRequest, "state rejected", err,
 			"授权链接无效。请从授权页面重新发起授权。", "The authorization link is not valid. Please start again from the authorization page.")
 	}
 	p.log = p.log.With("tenant", st.Tenant)
-	p.restart = h.startURL(st)
+	p.restart = h.restartURL(st)
 
 	code := q.Get("auth_code")
 	if code == "" || len(code) > maxAuthCode {
 		return p.fail(http.StatusBadRequest, "auth_code missing or too long", nil,
 			"缺少授权码 auth_code，授权未完成。", "There is no authorization code (auth_code): the authorization was not completed.")
 	}
+	wait := h.CallbackWait
+	if wait <= 0 {
+		wait = CallbackWait
+	}
+	redirect := authorization.Redirect{Code: code, Tenant: st.Tenant, PreAuthCode: st.PreAuthCode, WaitFor: wait}
 	// Spent before the exchange: a replayed link changes nothing, even while the first one is still running.
-	if err := h.Store.UseOnce(p.ctx, "state:"+st.Nonce, time.Unix(st.Exp, 0)); err != nil {
-		if errors.Is(err, tokenstore.ErrUsed) {
-			if a, ok := p.alreadyDone(st, code); ok {
-				p.log.Info("result page shown again")
-				return p.result(a, st)
-			}
-			return p.fail(http.StatusBadRequest, "state replayed", err,
-				"此授权链接已使用过。如需再次授权，请重新发起。", "This authorization link has already been used. Start again to authorize once more.")
+	if err := h.Table.UseOnce(p.ctx, "state:"+st.Nonce, time.Unix(st.Exp, 0)); err != nil {
+		if errors.Is(err, table.ErrUsed) {
+			return p.reload(redirect, st)
 		}
 		return p.failErr("state not recorded", err)
 	}
-	a, err := h.Service.Complete(p.ctx, authorization.Delivery{
-		Code: code, Tenant: st.Tenant, At: h.now(), PreAuthCode: st.PreAuthCode, WaitFor: CallbackWait,
-	})
+	res, err := h.Service.Redirect(p.ctx, redirect)
+	if errors.Is(err, authorization.ErrNotConfirmed) {
+		p.log.Info("authorization not confirmed in time", "error", err.Error())
+		return render(http.StatusAccepted, pendingPage(p.reqID))
+	}
 	if err != nil {
 		return p.failErr("authorization not completed", err)
 	}
-	p.log.Info("authorization completed", "authorizer_appid", a.AppID, "permission_sets", a.PermissionSets)
-	return p.result(a, st)
+	if !res.Confirmed {
+		// Stored, but WeChat has not said this link made it (or says another link did): show nothing of it.
+		p.log.Warn("authorization not confirmed for this link; account not shown", "authorizer_appid", res.Authorizer.AppID)
+		return render(http.StatusAccepted, pendingPage(p.reqID))
+	}
+	p.log.Info("authorization completed", "authorizer_appid", res.Authorizer.AppID, "permission_sets", res.Authorizer.PermissionSets)
+	return p.result(res.Authorizer, st)
 }
 
-// alreadyDone recognises a reload of the result page: the state was spent by this very authorization, whose
-// code was exchanged and whose account is bound to the state's tenant. Anything else is a replay. A failed
-// lookup counts as a replay (the merchant sees "already used", never someone else's account).
-func (p *page) alreadyDone(st State, code string) (tokenstore.Authorizer, bool) {
-	claim, err := p.h.Store.CodeClaimOf(p.ctx, code)
-	if err != nil || !claim.Done || claim.AppID == "" {
-		return tokenstore.Authorizer{}, false
+// reload answers a state already spent: the result page again if this very link's authorization was
+// confirmed (a reload), the pending page while WeChat has not confirmed it yet, and "already used" otherwise
+// (another code, or the account has been authorized again since). A failed lookup counts as a replay: the
+// merchant sees "already used", never someone else's account.
+func (p *page) reload(r authorization.Redirect, st State) events.APIGatewayV2HTTPResponse {
+	a, err := p.h.Service.Outcome(p.ctx, r.Code)
+	switch {
+	case err == nil && authorization.Confirmed(a, r):
+		p.log.Info("result page shown again")
+		return p.result(a, st)
+	case errors.Is(err, authorization.ErrNotConfirmed), err == nil && a.AuthCode == r.Code && a.PreAuthCode == "":
+		return render(http.StatusAccepted, pendingPage(p.reqID))
 	}
-	a, err := p.h.Store.Authorizer(p.ctx, claim.AppID)
-	if err != nil || a.Tenant != st.Tenant {
-		return tokenstore.Authorizer{}, false
-	}
-	return a, true
+	return p.fail(http.StatusBadRequest, "state replayed", err,
+		"此授权链接已使用过。如需再次授权，请重新发起。", "This authorization link has already been used. Start again to authorize once more.")
 }
 
 // result renders the result page for a stored authorization.
@@ -301,6 +331,7 @@ func (p *page) result(a tokenstore.Authorizer, st State) events.APIGatewayV2HTTP
 		v.Avatar = u.String()
 	}
 	if st.ReturnURL != "" {
+		// Signed when the link was made, but the allow-list may have changed since: checked again now.
 		list, _ := parseAllowlist(h.ReturnAllowlist)
 		if u, ok := allowed(list, st.ReturnURL); ok {
 			v.ContinueURL = continueURL(u, a.AppID)
@@ -317,7 +348,10 @@ func (p *page) failErr(msg string, err error) events.APIGatewayV2HTTPResponse {
 	case errors.Is(err, authorization.ErrCodeFailed):
 		return p.fail(http.StatusBadRequest, msg, err,
 			"授权码无效或已过期，请重新发起授权。", "The authorization code is invalid or has expired. Please start again.")
-	case errors.Is(err, authorization.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, authorization.ErrBusy):
+		return p.fail(http.StatusTooManyRequests, msg, err,
+			"当前发起授权的商户较多，请一分钟后刷新本页面。", "Many authorizations are being started right now. Please reload this page in a minute.")
+	case errors.Is(err, context.DeadlineExceeded):
 		return p.fail(http.StatusGatewayTimeout, msg, err,
 			"处理超时，授权结果未确认。请稍后重新发起授权。", "Timed out: the authorization could not be confirmed. Please try again shortly.")
 	case errors.Is(err, credentials.ErrNoTicket):
@@ -354,13 +388,28 @@ func (p *page) fail(status int, msg string, err error, zh, en string) events.API
 	return render(status, errorPage(errorView{Status: status, ZH: zh, EN: en, RestartURL: p.restart, RequestID: p.reqID}))
 }
 
-// startURL is the start page for the same tenant and return URL.
-func (h *Handler) startURL(st State) string {
-	q := url.Values{"tenant": {st.Tenant}}
-	if st.ReturnURL != "" {
-		q.Set("return_url", st.ReturnURL)
+// merchantName is how the start page names the tenant: its name and id, or the id alone.
+func merchantName(t tenants.Tenant) string {
+	if t.Name == "" {
+		return t.ID
 	}
-	return strings.TrimRight(h.PublicBaseURL, "/") + StartPath + "?" + q.Encode()
+	return t.Name + " (" + t.ID + ")"
+}
+
+// restartURL is the state's own start link, while that link is still valid ("" otherwise): a fresh start
+// needs a link the provider signed, and the state carries the one it came from.
+func (h *Handler) restartURL(st State) string {
+	if st.Link == "" {
+		return ""
+	}
+	q, err := url.ParseQuery(st.Link)
+	if err != nil {
+		return ""
+	}
+	if _, err := authlink.Parse(h.LinkKey, q, h.now()); err != nil {
+		return ""
+	}
+	return strings.TrimRight(h.PublicBaseURL, "/") + StartPath + "?" + st.Link
 }
 
 // query parses the raw query string; a parameter given twice is refused rather than guessed at (API

@@ -17,13 +17,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/wxtpp/platform/infra/localrun"
 	"github.com/wxtpp/platform/infra/sandbox"
 	"github.com/wxtpp/platform/infra/testenv"
 	"github.com/wxtpp/platform/shared/authevents"
+	"github.com/wxtpp/platform/shared/authlink"
 	"github.com/wxtpp/platform/shared/authorization"
 	"github.com/wxtpp/platform/shared/authpages"
 	"github.com/wxtpp/platform/shared/credentials"
+	"github.com/wxtpp/platform/shared/tenants"
 	"github.com/wxtpp/platform/shared/tokenstore"
 	"github.com/wxtpp/platform/shared/wxapi"
 	"github.com/wxtpp/platform/shared/wxcrypt"
@@ -31,6 +36,7 @@ import (
 
 const (
 	stateKey = "state-signing-key-for-tests-0123456789"
+	linkKey  = "link-signing-key-for-tests-9876543210"
 	miniApp  = "wx5a1c0e8d2b7f3a01" // sandbox mini program 鲜果时光小店
 	offAcct  = "wx3f6a8c1e2b9d4a04" // sandbox official account (服务号) 鲜果时光
 )
@@ -38,23 +44,33 @@ const (
 // env is the pages served through the API Gateway adapter over real HTTP, backed by DynamoDB Local and the
 // sandbox over real HTTP.
 type env struct {
-	store  *tokenstore.Store
-	wx     *sandbox.Sandbox
-	url    string // the pages' base URL
-	logs   *testenv.LogBuffer
-	offset atomic.Int64 // the pages' clock skew, to age a state without sleeping
+	ticket  *authorization.Service // behind the ticket URL
+	db      *dynamodb.Client
+	store   *tokenstore.Store
+	tenants *tenants.Store
+	wx      *sandbox.Sandbox
+	handler *authpages.Handler
+	url     string // the pages' base URL
+	logs    *testenv.LogBuffer
+	offset  atomic.Int64 // the pages' clock skew, to age a state without sleeping
 }
 
+// options tune the environment. The sandbox always pushes to the ticket URL, as WeChat does: the push is
+// what confirms which link an authorization came from.
 type options struct {
-	push       bool // wire the sandbox's pushes to the ticket URL, so `authorized` races the callback
+	pushDelay  time.Duration // > 0: the redirect comes back before the push
 	allowlist  []string
 	preAuthTTL time.Duration // the sandbox's pre_auth_code lifetime; 0 = its default (10 min, as WeChat)
 }
 
+// callbackWait is the tests' bound on the callback's wait for WeChat's confirming push (8 s in production).
+const callbackWait = 2 * time.Second
+
 func newEnv(t *testing.T, o options) *env {
 	t.Helper()
 	db := testenv.DynamoDB(t)
-	e := &env{store: tokenstore.New(db, testenv.Table(t, db)), logs: &testenv.LogBuffer{}}
+	e := &env{db: db, store: tokenstore.New(db, testenv.Table(t, db)), logs: &testenv.LogBuffer{}}
+	e.tenants = tenants.New(e.store.Table())
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	pages := httptest.NewUnstartedServer(nil)
@@ -65,48 +81,39 @@ func newEnv(t *testing.T, o options) *env {
 		if o.preAuthTTL > 0 {
 			c.PreAuthCodeTTL = o.preAuthTTL
 		}
-		if o.push {
-			events = httptest.NewUnstartedServer(nil)
-			c.PushURL = "http://" + events.Listener.Addr().String() + "/wechat/component/events"
-		}
+		events = httptest.NewUnstartedServer(nil)
+		c.PushURL = "http://" + events.Listener.Addr().String() + "/wechat/component/events"
+		c.PushDelay = o.pushDelay
 	})
 	e.wx = wx
 	api := &wxapi.Client{BaseURL: base, Timeout: 5 * time.Second, Backoff: 5 * time.Millisecond, Logger: log}
 	component := credentials.NewComponent(e.store, api, testenv.ComponentAppID, testenv.ComponentSecret, credentials.Options{})
 	svc := authorization.New(e.store, component, api)
 
-	if o.push {
-		crypter, err := wxcrypt.New(testenv.Token, testenv.EncodingAESKey, testenv.ComponentAppID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Another Lambda instance: its own Service (its own claim owner).
-		ticket := &authevents.Handler{Crypter: crypter, Store: e.store, Logger: log,
-			Authorizations: authorization.New(e.store, component, api)}
-		events.Config.Handler = localrun.HTTPHandler(ticket.Handle)
-		events.Start()
-		t.Cleanup(events.Close)
-	}
-	// A ticket stored as the ticket URL would store it.
-	tk, err := wx.PushTicket(context.Background())
+	crypter, err := wxcrypt.New(testenv.Token, testenv.EncodingAESKey, testenv.ComponentAppID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !o.push {
-		if _, err := e.store.PutTicket(context.Background(), testenv.ComponentAppID, tk, time.Now().Unix()); err != nil {
-			t.Fatal(err)
-		}
+	// The ticket URL: another Lambda function, with its own Service.
+	e.ticket = authorization.New(e.store, component, api)
+	ticket := &authevents.Handler{Crypter: crypter, Store: e.store, Logger: log, Authorizations: e.ticket}
+	events.Config.Handler = localrun.HTTPHandler(ticket.Handle)
+	events.Start()
+	t.Cleanup(events.Close)
+	if _, err := wx.PushTicket(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 
 	h, err := authpages.New(authpages.Handler{
-		Service: svc, Store: e.store, ComponentAppID: testenv.ComponentAppID,
-		PublicBaseURL: pagesURL, MPBase: base, StateKey: []byte(stateKey),
-		ReturnAllowlist: o.allowlist, Logger: log,
+		Service: svc, Table: e.store.Table(), Tenants: e.tenants, ComponentAppID: testenv.ComponentAppID,
+		PublicBaseURL: pagesURL, MPBase: base, LinkKey: []byte(linkKey), StateKey: []byte(stateKey),
+		ReturnAllowlist: o.allowlist, Logger: log, CallbackWait: callbackWait,
 		Now: func() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.handler = h
 	pages.Config.Handler = localrun.HTTPHandler(h.Handle)
 	pages.Start()
 	t.Cleanup(pages.Close)
@@ -157,10 +164,26 @@ func text(page, id string) (string, bool) {
 	return html.UnescapeString(regexp.MustCompile(`<[^>]+>`).ReplaceAllString(m[1], " ")), true
 }
 
-// begin renders the start page and returns the PC link's pre_auth_code and redirect_uri.
-func (e *env) begin(t *testing.T, query string) (pre string, redirect *url.URL, page response) {
+// signed is the start link the operator CLI would print for l (the tenant created first, as the CLI requires).
+func (e *env) signed(t *testing.T, l authlink.Link) string {
 	t.Helper()
-	page = get(t, e.url+"/auth/start?"+query)
+	if _, _, err := e.tenants.Set(context.Background(), l.Tenant, nil); err != nil {
+		t.Fatal(err)
+	}
+	if l.Expires.IsZero() {
+		l.Expires = time.Now().Add(7 * 24 * time.Hour)
+	}
+	u, err := l.URL([]byte(linkKey), e.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// begin renders the start page of a signed link and returns the PC link's pre_auth_code and redirect_uri.
+func (e *env) begin(t *testing.T, l authlink.Link) (pre string, redirect *url.URL, page response) {
+	t.Helper()
+	page = get(t, e.signed(t, l))
 	if page.status != 200 {
 		t.Fatalf("start page: HTTP %d\n%s", page.status, page.body)
 	}
@@ -170,6 +193,29 @@ func (e *env) begin(t *testing.T, query string) (pre string, redirect *url.URL, 
 		t.Fatal(err)
 	}
 	return pc.Get("pre_auth_code"), redirect, page
+}
+
+// items counts the table's items (a refused request must write none).
+func (e *env) items(t *testing.T) int {
+	t.Helper()
+	out, err := e.db.Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(e.store.Table().Name), Select: "COUNT"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(out.Count)
+}
+
+// latePush: WeChat's push comes after the test is over, unless the test delivers it (deliverPush).
+const latePush = time.Hour
+
+// deliverPush is WeChat's `authorized` push for code reaching the ticket URL.
+func (e *env) deliverPush(t *testing.T, appid, code, pre string) {
+	t.Helper()
+	err := e.ticket.Authorized(context.Background(), authevents.Event{InfoType: "authorized", AuthorizerAppID: appid,
+		AuthorizationCode: code, PreAuthCode: pre, CreateTime: time.Now().Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // authorize does what the merchant's click on the sandbox's Authorize button does and returns the auth_code.
@@ -204,7 +250,7 @@ func (e *env) mustNotBeStored(t *testing.T, appid string) {
 func (e *env) secretsAbsent(t *testing.T, page string, secrets ...string) {
 	t.Helper()
 	logs := e.logs.String()
-	for _, s := range append(secrets, stateKey) {
+	for _, s := range append(secrets, stateKey, linkKey) {
 		if s == "" {
 			continue
 		}
@@ -220,7 +266,7 @@ func (e *env) secretsAbsent(t *testing.T, page string, secrets ...string) {
 func TestMiniProgramAuthorizationIsStoredAndShown(t *testing.T) {
 	e := newEnv(t, options{})
 	ctx := context.Background()
-	pre, redirect, start := e.begin(t, "tenant=t1&auth_type=2")
+	pre, redirect, start := e.begin(t, authlink.Link{Tenant: "t1", AuthType: "2"})
 
 	// The start page: headers, both links, the redirect back to us with a state.
 	for k, v := range map[string]string{
@@ -305,14 +351,15 @@ func TestMiniProgramAuthorizationIsStoredAndShown(t *testing.T) {
 	}
 }
 
-func TestPushFirstThenCallbackBindsTheTenant(t *testing.T) {
-	e := newEnv(t, options{push: true})
-	pre, redirect, _ := e.begin(t, "tenant=t2&auth_type=1")
-	// Authorize pushes `authorized` synchronously: the ticket URL exchanges the code before the redirect.
+func TestPushFirstBindsTheTenantAndTheCallbackShowsIt(t *testing.T) {
+	e := newEnv(t, options{})
+	pre, redirect, _ := e.begin(t, authlink.Link{Tenant: "t2", AuthType: "1"})
+	// Authorize pushes `authorized` synchronously: the ticket URL exchanges the code before the redirect, and
+	// binds the tenant its pre_auth_code was issued to.
 	code := e.authorize(t, offAcct, pre)
 	before, err := e.store.Authorizer(context.Background(), offAcct)
-	if err != nil || before.Tenant != "" {
-		t.Fatalf("after the push: %+v, %v; want stored without a tenant", before, err)
+	if err != nil || before.Tenant != "t2" {
+		t.Fatalf("after the push: %+v, %v; want stored and bound to t2", before, err)
 	}
 	res := get(t, callbackURL(redirect, code))
 	if res.status != 200 {
@@ -339,8 +386,8 @@ func TestPushFirstThenCallbackBindsTheTenant(t *testing.T) {
 }
 
 func TestBadCallbacksAre400AndStoreNothing(t *testing.T) {
-	e := newEnv(t, options{})
-	pre, redirect, _ := e.begin(t, "tenant=t1")
+	e := newEnv(t, options{pushDelay: latePush})
+	pre, redirect, _ := e.begin(t, authlink.Link{Tenant: "t1"})
 	code := e.authorize(t, miniApp, pre)
 	state := redirect.Query().Get("state")
 	st, err := authpages.VerifyState([]byte(stateKey), state, time.Now())
@@ -390,8 +437,8 @@ func TestBadCallbacksAre400AndStoreNothing(t *testing.T) {
 				t.Fatal("a forged tenant was rendered")
 			}
 			if tc.restart {
-				if l := link(t, res.body, "restart"); l.Path != "/auth/start" || l.Query().Get("tenant") != "t1" {
-					t.Errorf("restart link %s, want the start page of tenant t1", l)
+				if l := link(t, res.body, "restart"); l.Path != "/auth/start" || l.Query().Get("tenant") != "t1" || l.Query().Get("sig") == "" {
+					t.Errorf("restart link %s, want the signed start link of tenant t1", l)
 				}
 			} else if strings.Contains(res.body, `id="restart"`) {
 				t.Error("an untrusted state got a restart link")
@@ -402,9 +449,19 @@ func TestBadCallbacksAre400AndStoreNothing(t *testing.T) {
 	if n := e.wx.Calls("api_query_auth"); n != 0 {
 		t.Fatalf("bad callbacks made %d api_query_auth calls", n)
 	}
-	// None of them spent the state or the code: the real callback still works.
-	if res := get(t, callbackURL(redirect, code)); res.status != 200 {
+	// None of them spent the state or the code: the real callback still works. It exchanges the code; with
+	// WeChat's push late, it cannot show the account yet.
+	if res := get(t, callbackURL(redirect, code)); res.status != 202 || strings.Contains(res.body, `id="account-name"`) {
 		t.Fatalf("genuine callback after the bad ones: HTTP %d\n%s", res.status, res.body)
+	}
+	if a, err := e.store.Authorizer(context.Background(), miniApp); err != nil || a.Tenant != "" {
+		t.Fatalf("stored %+v, %v; want stored and not bound before the push", a, err)
+	}
+	// The push arrives: it binds the tenant, and a reload of the page shows the account.
+	e.deliverPush(t, miniApp, code, pre)
+	res := get(t, callbackURL(redirect, code))
+	if res.status != 200 || !strings.Contains(res.body, `id="account-name"`) {
+		t.Fatalf("reload after the push: HTTP %d\n%s", res.status, res.body)
 	}
 	if a, err := e.store.Authorizer(context.Background(), miniApp); err != nil || a.Tenant != "t1" {
 		t.Fatalf("stored %+v, %v", a, err)
@@ -414,7 +471,7 @@ func TestBadCallbacksAre400AndStoreNothing(t *testing.T) {
 func TestReplayedStateIsRefusedAndChangesNothing(t *testing.T) {
 	e := newEnv(t, options{})
 	ctx := context.Background()
-	pre, redirect, _ := e.begin(t, "tenant=t1")
+	pre, redirect, _ := e.begin(t, authlink.Link{Tenant: "t1"})
 	code := e.authorize(t, miniApp, pre)
 	firstRes := get(t, callbackURL(redirect, code))
 	if firstRes.status != 200 {
@@ -427,13 +484,20 @@ func TestReplayedStateIsRefusedAndChangesNothing(t *testing.T) {
 	calls := e.wx.Calls("api_query_auth")
 
 	// The same state with a fresh, valid code of another account is refused.
-	pre2, _, _ := e.begin(t, "tenant=t9")
+	pre2, _, _ := e.begin(t, authlink.Link{Tenant: "t9"})
 	code2 := e.authorize(t, offAcct, pre2)
+	other, err := e.store.Authorizer(ctx, offAcct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls = e.wx.Calls("api_query_auth")
 	res := get(t, callbackURL(redirect, code2))
-	if res.status != 400 || !strings.Contains(res.body, "已使用过") {
+	if res.status != 400 || !strings.Contains(res.body, "已使用过") || strings.Contains(res.body, `id="account-name"`) {
 		t.Fatalf("replay with another code: HTTP %d\n%s", res.status, res.body)
 	}
-	e.mustNotBeStored(t, offAcct)
+	if a, err := e.store.Authorizer(ctx, offAcct); err != nil || a.Version != other.Version || a.Tenant != "t9" {
+		t.Fatalf("the replay changed the other account: %+v -> %+v (%v)", other, a, err)
+	}
 	after, err := e.store.Authorizer(ctx, miniApp)
 	if err != nil || after.Version != first.Version || after.Tenant != "t1" {
 		t.Fatalf("replay changed the authorizer: %+v -> %+v (%v)", first, after, err)
@@ -441,8 +505,8 @@ func TestReplayedStateIsRefusedAndChangesNothing(t *testing.T) {
 	if n := e.wx.Calls("api_query_auth"); n != calls {
 		t.Fatalf("replays called api_query_auth %d more times", n-calls)
 	}
-	// The error page offers a fresh start for the same tenant.
-	if l := link(t, res.body, "restart"); l.Path != "/auth/start" || l.Query().Get("tenant") != "t1" {
+	// The error page offers a fresh start from the same signed link.
+	if l := link(t, res.body, "restart"); l.Path != "/auth/start" || l.Query().Get("tenant") != "t1" || l.Query().Get("sig") == "" {
 		t.Fatalf("restart link %s", l)
 	}
 }
@@ -450,7 +514,7 @@ func TestReplayedStateIsRefusedAndChangesNothing(t *testing.T) {
 func TestReloadOfTheResultPageShowsItAgain(t *testing.T) {
 	e := newEnv(t, options{})
 	ctx := context.Background()
-	pre, redirect, _ := e.begin(t, "tenant=t1")
+	pre, redirect, _ := e.begin(t, authlink.Link{Tenant: "t1"})
 	code := e.authorize(t, miniApp, pre)
 	first := get(t, callbackURL(redirect, code))
 	if first.status != 200 {
@@ -482,7 +546,7 @@ func TestReloadOfTheResultPageShowsItAgain(t *testing.T) {
 	e.secretsAbsent(t, again.body, stored.AccessToken, stored.RefreshToken, code)
 
 	// Once the account belongs to another tenant, the old link no longer shows it.
-	pre2, redirect2, _ := e.begin(t, "tenant=t2")
+	pre2, redirect2, _ := e.begin(t, authlink.Link{Tenant: "t2"})
 	code2 := e.authorize(t, miniApp, pre2)
 	if res := get(t, callbackURL(redirect2, code2)); res.status != 200 {
 		t.Fatalf("re-authorization by t2: HTTP %d\n%s", res.status, res.body)
@@ -494,15 +558,20 @@ func TestReloadOfTheResultPageShowsItAgain(t *testing.T) {
 	if res.status != 400 || !strings.Contains(res.body, "已使用过") || strings.Contains(res.body, `id="account-name"`) {
 		t.Fatalf("old link after the account moved to t2: HTTP %d\n%s", res.status, res.body)
 	}
+	if h, _ := e.store.History(ctx, miniApp); h[len(h)-1].Kind != "tenant_moved" || h[len(h)-1].FromTenant != "t1" {
+		t.Fatalf("the move is not in the history: %+v", h)
+	}
 }
 
-func TestWeChatRefusingTheCodeShowsAnErrorAndStoresNothing(t *testing.T) {
-	e := newEnv(t, options{})
-	pre, redirect, _ := e.begin(t, "tenant=t1")
+func TestWeChatRefusingTheCodeToTheRedirectIsLeftToThePushAndStoresNothing(t *testing.T) {
+	e := newEnv(t, options{pushDelay: latePush})
+	pre, redirect, _ := e.begin(t, authlink.Link{Tenant: "t1"})
 	code := e.authorize(t, miniApp, pre)
 	e.wx.SetFault("api_query_auth", sandbox.Fault{ErrCode: 61010, ErrRate: 1})
+	// The redirect cannot tell a dead code from one an earlier exchange spent (its push can): it says the
+	// authorization is being confirmed, shows no account, and stores nothing.
 	res := get(t, callbackURL(redirect, code))
-	if res.status != 400 || !strings.Contains(res.body, "授权码无效或已过期") || !strings.Contains(res.body, "invalid or has expired") {
+	if res.status != 202 || !strings.Contains(res.body, `id="pending"`) || strings.Contains(res.body, `id="account-name"`) {
 		t.Fatalf("HTTP %d\n%s", res.status, res.body)
 	}
 	e.mustNotBeStored(t, miniApp)
@@ -510,8 +579,8 @@ func TestWeChatRefusingTheCodeShowsAnErrorAndStoresNothing(t *testing.T) {
 }
 
 func TestWeChatBusyIs502AndStoresNothing(t *testing.T) {
-	e := newEnv(t, options{})
-	pre, redirect, _ := e.begin(t, "tenant=t1")
+	e := newEnv(t, options{pushDelay: latePush})
+	pre, redirect, _ := e.begin(t, authlink.Link{Tenant: "t1"})
 	code := e.authorize(t, miniApp, pre)
 	e.wx.SetFault("api_query_auth", sandbox.Fault{BusyRate: 1})
 	res := get(t, callbackURL(redirect, code))
@@ -523,8 +592,8 @@ func TestWeChatBusyIs502AndStoresNothing(t *testing.T) {
 	// The start page too: no pre_auth_code, no page with a dead link.
 	e.wx.SetFault("*", sandbox.Fault{BusyRate: 1})
 	e.wx.SetFault("api_query_auth", sandbox.Fault{})
-	// A cached pre_auth_code would still be served; the one above was used (Complete forgets it).
-	start := get(t, e.url+"/auth/start?tenant=t1")
+	// A cached pre_auth_code would still be served; the one above was spent by the callback.
+	start := get(t, e.signed(t, authlink.Link{Tenant: "t1"}))
 	if start.status != 502 || strings.Contains(start.body, `id="authorize-pc"`) {
 		t.Fatalf("start with WeChat busy: HTTP %d\n%s", start.status, start.body)
 	}
@@ -535,19 +604,20 @@ func TestReturnURLAllowList(t *testing.T) {
 
 	for _, bad := range []string{
 		"https://evil.example.net/after-auth/", "https://shop.example.com/other", "http://shop.example.com/after-auth/",
-		"javascript:alert(document.domain)", "https://shop.example.com/after-auth/../admin",
+		"https://shop.example.com/after-auth/../admin",
 	} {
-		res := get(t, e.url+"/auth/start?"+url.Values{"tenant": {"t1"}, "return_url": {bad}}.Encode())
+		// Even a link the provider signed may not send the merchant off the allow-list.
+		res := get(t, e.signed(t, authlink.Link{Tenant: "t1", ReturnURL: bad}))
 		if res.status != 400 || !strings.Contains(res.body, "不在平台允许的列表中") {
 			t.Fatalf("return_url %q: HTTP %d\n%s", bad, res.status, res.body)
 		}
-		if strings.Contains(res.body, "evil") || strings.Contains(res.body, "javascript") || strings.Contains(res.body, `id="authorize-pc"`) {
+		if strings.Contains(res.body, "evil") || strings.Contains(res.body, `id="authorize-pc"`) {
 			t.Fatalf("refused return_url %q rendered", bad)
 		}
 	}
 
 	ret := "https://shop.example.com/after-auth/done?tenant=t1"
-	pre, redirect, _ := e.begin(t, url.Values{"tenant": {"t1"}, "return_url": {ret}}.Encode())
+	pre, redirect, _ := e.begin(t, authlink.Link{Tenant: "t1", ReturnURL: ret})
 	code := e.authorize(t, miniApp, pre)
 	res := get(t, callbackURL(redirect, code))
 	if res.status != 200 {
@@ -564,23 +634,104 @@ func TestReturnURLAllowList(t *testing.T) {
 	}
 }
 
-func TestStartValidatesItsInput(t *testing.T) {
+// Issue 7, item 6: the return URL was allowed (and signed into the link and the state) when the page was
+// rendered; the provider has since taken it off the allow-list. The result page must not offer it.
+func TestResultPageRechecksTheReturnURLAgainstTheCurrentAllowList(t *testing.T) {
+	e := newEnv(t, options{allowlist: []string{"https://shop.example.com/after-auth/"}})
+	ret := "https://shop.example.com/after-auth/done"
+	pre, redirect, _ := e.begin(t, authlink.Link{Tenant: "t1", ReturnURL: ret})
+	code := e.authorize(t, miniApp, pre)
+	e.handler.ReturnAllowlist = []string{"https://other.example.com/"}
+	res := get(t, callbackURL(redirect, code))
+	if res.status != 200 || !strings.Contains(res.body, `id="account-name"`) {
+		t.Fatalf("callback: HTTP %d\n%s", res.status, res.body)
+	}
+	if strings.Contains(res.body, `id="continue"`) || strings.Contains(res.body, "shop.example.com") {
+		t.Fatal("the result page offers a return URL no longer on the allow-list")
+	}
+}
+
+// Issue 7, item 3: /auth/start serves only links the provider signed. Unsigned, tampered, re-signed,
+// expired links and links for unknown tenants get their error page, call WeChat for nothing and write
+// nothing.
+func TestUnsignedTamperedOrExpiredStartLinksCostNothing(t *testing.T) {
 	e := newEnv(t, options{})
-	for _, q := range []string{
-		"", "tenant=", "tenant=" + strings.Repeat("a", 65), "tenant=a%20b", "tenant=%3Cscript%3E", "tenant=t1&auth_type=4",
-		"tenant=t1&auth_type=x", "tenant=t1&biz_appid=wx123", "tenant=t1&biz_appid=gh_0123456789abcdef",
-		"tenant=t1&tenant=t2", "tenant=t1;x",
+	good := e.signed(t, authlink.Link{Tenant: "t1", AuthType: "2"})
+	gu, _ := url.Parse(good)
+	tamper := func(name, value string) string {
+		q := gu.Query()
+		q.Set(name, value)
+		u := *gu
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	otherKey, _ := authlink.Link{Tenant: "t1", Expires: time.Now().Add(time.Hour)}.URL([]byte("another-key-another-key-another"), e.url)
+	expired, _ := authlink.Link{Tenant: "t1", Expires: time.Now().Add(-time.Minute)}.URL([]byte(linkKey), e.url)
+	unknown, _ := authlink.Link{Tenant: "nobody", Expires: time.Now().Add(time.Hour)}.URL([]byte(linkKey), e.url)
+	items := e.items(t)
+	for _, tc := range []struct {
+		name, url string
+		status    int
+		zh        string
+	}{
+		{"unsigned", e.url + "/auth/start?tenant=t1", 403, "未经服务商签发"},
+		{"no query", e.url + "/auth/start", 403, "未经服务商签发"},
+		{"tenant changed", tamper("tenant", "t2"), 403, "无效或已被修改"},
+		{"auth_type changed", tamper("auth_type", "1"), 403, "无效或已被修改"},
+		{"return_url added", tamper("return_url", "https://evil.example.net/"), 403, "无效或已被修改"},
+		{"expiry extended", tamper("exp", strconv.FormatInt(time.Now().Add(1000*time.Hour).Unix(), 10)), 403, "无效或已被修改"},
+		{"signature truncated", tamper("sig", gu.Query().Get("sig")[:10]), 403, "无效或已被修改"},
+		{"signed with another key", otherKey, 403, "无效或已被修改"},
+		{"expired", expired, 410, "已过期"},
+		{"unknown tenant", unknown, 404, "商户不存在"},
+		{"parameter twice", good + "&tenant=t1", 400, "参数无效"},
 	} {
-		res := get(t, e.url+"/auth/start?"+q)
-		if res.status != 400 || strings.Contains(res.body, `id="authorize-pc"`) || strings.Contains(res.body, "<script>") {
-			t.Errorf("query %q: HTTP %d", q, res.status)
+		res := get(t, tc.url)
+		if res.status != tc.status || !strings.Contains(res.body, tc.zh) || strings.Contains(res.body, `id="authorize-pc"`) {
+			t.Errorf("%s: HTTP %d, want %d with %q\n%s", tc.name, res.status, tc.status, tc.zh, res.body)
 		}
 	}
-	if n := e.wx.Calls("api_create_preauthcode"); n != 0 {
-		t.Fatalf("refused requests fetched %d pre_auth_codes", n)
+	if n := e.wx.Calls("api_create_preauthcode") + e.wx.Calls("api_component_token"); n != 0 {
+		t.Fatalf("refused links made %d WeChat calls", n)
 	}
-	// A valid biz_appid goes into both links.
-	_, _, page := e.begin(t, "tenant=t1.shop-2_x&biz_appid="+offAcct)
+	if n := e.items(t); n != items {
+		t.Fatalf("refused links wrote %d items", n-items)
+	}
+	// WeChat appends its own parameters to links shared in a chat: outside the signature, they are ignored.
+	if res := get(t, good+"&from=singlemessage&isappinstalled=0"); res.status != 200 {
+		t.Fatalf("shared link: HTTP %d\n%s", res.status, res.body)
+	}
+}
+
+// Issue 7, item 3: a victim's auth_code (from the callback URL in browser history, or a link sent to
+// support) replayed through the attacker's own signed link shows nothing and moves nothing.
+func TestStolenAuthCodeReplayedThroughAnotherTenantsLinkShowsNothing(t *testing.T) {
+	e := newEnv(t, options{})
+	pre, redirect, _ := e.begin(t, authlink.Link{Tenant: "victim"})
+	code := e.authorize(t, miniApp, pre)
+	if res := get(t, callbackURL(redirect, code)); res.status != 200 {
+		t.Fatalf("victim's callback: HTTP %d\n%s", res.status, res.body)
+	}
+	_, attackerRedirect, _ := e.begin(t, authlink.Link{Tenant: "attacker"})
+	res := get(t, callbackURL(attackerRedirect, code))
+	if res.status != 202 || !strings.Contains(res.body, `id="pending"`) {
+		t.Fatalf("replayed code: HTTP %d\n%s", res.status, res.body)
+	}
+	for _, leak := range []string{"鲜果时光", miniApp, "victim"} {
+		if strings.Contains(res.body, leak) {
+			t.Errorf("the attacker's page shows %q", leak)
+		}
+	}
+	a, err := e.store.Authorizer(context.Background(), miniApp)
+	if err != nil || a.Tenant != "victim" {
+		t.Fatalf("after the replay: tenant %q, %v", a.Tenant, err)
+	}
+}
+
+func TestStartPageOfferedAccountsAndMethods(t *testing.T) {
+	e := newEnv(t, options{})
+	// A biz_appid the provider signed goes into both links.
+	_, _, page := e.begin(t, authlink.Link{Tenant: "t1.shop-2_x", BizAppID: offAcct})
 	for _, id := range []string{"authorize-pc", "authorize-mobile"} {
 		if got := link(t, page.body, id).Query().Get("biz_appid"); got != offAcct {
 			t.Errorf("%s biz_appid %q", id, got)
@@ -589,7 +740,7 @@ func TestStartValidatesItsInput(t *testing.T) {
 	if res := get(t, e.url+"/auth/elsewhere"); res.status != 404 || !strings.Contains(res.body, `id="error"`) {
 		t.Errorf("unknown path: HTTP %d", res.status)
 	}
-	resp, err := http.Post(e.url+"/auth/start?tenant=t1", "text/plain", nil)
+	resp, err := http.Post(e.signed(t, authlink.Link{Tenant: "t1"}), "text/plain", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -601,8 +752,8 @@ func TestStartValidatesItsInput(t *testing.T) {
 
 func TestPreAuthCodeIsReusedPerTenantUntilUsed(t *testing.T) {
 	e := newEnv(t, options{})
-	pre1, r1, _ := e.begin(t, "tenant=t1")
-	pre1b, r1b, _ := e.begin(t, "tenant=t1")
+	pre1, r1, _ := e.begin(t, authlink.Link{Tenant: "t1"})
+	pre1b, r1b, _ := e.begin(t, authlink.Link{Tenant: "t1"})
 	if pre1 != pre1b || e.wx.Calls("api_create_preauthcode") != 1 {
 		t.Fatalf("two renders for t1: codes %q %q, %d api_create_preauthcode calls", pre1, pre1b, e.wx.Calls("api_create_preauthcode"))
 	}
@@ -610,7 +761,7 @@ func TestPreAuthCodeIsReusedPerTenantUntilUsed(t *testing.T) {
 		t.Fatal("two renders share a state")
 	}
 	// WeChat takes a pre_auth_code for one authorization: another tenant never gets t1's.
-	if pre2, _, _ := e.begin(t, "tenant=t2"); pre2 == pre1 {
+	if pre2, _, _ := e.begin(t, authlink.Link{Tenant: "t2"}); pre2 == pre1 {
 		t.Fatal("two tenants were given the same pre_auth_code")
 	}
 	code := e.authorize(t, miniApp, pre1)
@@ -618,7 +769,7 @@ func TestPreAuthCodeIsReusedPerTenantUntilUsed(t *testing.T) {
 		t.Fatalf("callback: HTTP %d", res.status)
 	}
 	// The used code is not offered again.
-	if pre3, _, _ := e.begin(t, "tenant=t1"); pre3 == pre1 {
+	if pre3, _, _ := e.begin(t, authlink.Link{Tenant: "t1"}); pre3 == pre1 {
 		t.Fatal("a used pre_auth_code was offered again")
 	}
 }
@@ -634,7 +785,7 @@ func TestLinkLivesNoLongerThanItsPreAuthCode(t *testing.T) {
 		t.Run(tc.preAuthTTL.String(), func(t *testing.T) {
 			e := newEnv(t, options{preAuthTTL: tc.preAuthTTL})
 			before := time.Now()
-			_, redirect, page := e.begin(t, "tenant=t1")
+			_, redirect, page := e.begin(t, authlink.Link{Tenant: "t1"})
 			st, err := authpages.VerifyState([]byte(stateKey), redirect.Query().Get("state"), time.Now())
 			if err != nil {
 				t.Fatal(err)
@@ -644,31 +795,36 @@ func TestLinkLivesNoLongerThanItsPreAuthCode(t *testing.T) {
 				t.Errorf("state expires %s after the render, want %s", exp.Sub(before).Round(time.Second), tc.want)
 			}
 			minutes := strconv.Itoa(int(tc.want / time.Minute))
-			if !strings.Contains(page.body, "此授权链接 "+minutes+" 分钟内有效") || !strings.Contains(page.body, "works for "+minutes+" minutes") {
+			if !strings.Contains(page.body, "此页面 "+minutes+" 分钟内有效") || !strings.Contains(page.body, "works for "+minutes+" minutes") {
 				t.Errorf("the page does not say the link works for %s minutes:\n%s", minutes, page.body)
 			}
 		})
 	}
 }
 
-func TestNewRefusesAShortOrMissingStateKey(t *testing.T) {
+func TestNewRefusesShortOrMissingKeys(t *testing.T) {
 	store := tokenstore.New(nil, "unused")
 	base := authpages.Handler{
-		Service: authorization.New(store, nil, nil), Store: store, ComponentAppID: "wxcomponent",
-		PublicBaseURL: "https://api.example.com", MPBase: "https://mp.weixin.qq.com",
+		Service: authorization.New(store, nil, nil), Table: store.Table(), Tenants: tenants.New(store.Table()),
+		ComponentAppID: "wxcomponent", PublicBaseURL: "https://api.example.com", MPBase: "https://mp.weixin.qq.com",
+		LinkKey: []byte("sixteen-bytes!!!"), StateKey: []byte("sixteen-bytes!!!"),
 	}
 	for _, key := range []string{"", "fifteen-bytes!!"} {
 		h := base
 		h.StateKey = []byte(key)
 		if _, err := authpages.New(h); err == nil || !strings.Contains(err.Error(), "STATE_SIGNING_KEY") {
-			t.Errorf("%d-byte key: %v", len(key), err)
+			t.Errorf("%d-byte state key: %v", len(key), err)
+		}
+		h = base
+		h.LinkKey = []byte(key)
+		if _, err := authpages.New(h); err == nil || !strings.Contains(err.Error(), "LINK_SIGNING_KEY") {
+			t.Errorf("%d-byte link key: %v", len(key), err)
 		}
 	}
-	h := base
-	h.StateKey = []byte("sixteen-bytes!!!")
-	if _, err := authpages.New(h); err != nil {
-		t.Fatalf("16-byte key refused: %v", err)
+	if _, err := authpages.New(base); err != nil {
+		t.Fatalf("16-byte keys refused: %v", err)
 	}
+	h := base
 	h.ReturnAllowlist = []string{"http://shop.example.com"}
 	if _, err := authpages.New(h); err == nil {
 		t.Error("an http allow-list entry was accepted")

@@ -120,11 +120,11 @@ func startPage(v startView) string {
 <li>选择帐号并确认授予的权限。<span class="en">Choose the account and confirm the permissions.</span></li>
 <li>完成后自动返回，查看授权结果。<span class="en">You come back here to see the result.</span></li>
 </ol>
-<p class="note">此授权链接 `)
+<p class="note">此页面 `)
 	d.text(strconv.Itoa(v.Minutes))
-	d.raw(` 分钟内有效，过期请刷新本页面。<br>This link works for `)
+	d.raw(` 分钟内有效，过期请刷新本页面。<br>This page works for `)
 	d.text(strconv.Itoa(v.Minutes))
-	d.raw(` minutes; refresh this page if it has expired.</p>
+	d.raw(` minutes; reload it if it has expired.</p>
 </section>
 `)
 	d.foot()
@@ -230,6 +230,29 @@ func errorPage(v errorView) string {
 	return d.String()
 }
 
+// pendingPage answers a redirect whose authorization is not confirmed for it: still being completed, or made
+// through another link. It shows nothing of any account.
+func pendingPage(requestID string) string {
+	var d htmlDoc
+	d.head("授权处理中 · Authorization pending")
+	d.raw(`
+<section class="card">
+<div class="status wait">…</div>
+<h1 id="pending">授权结果确认中<span class="en">Your authorization is being confirmed</span></h1>
+<p>如果您已在微信中确认授权，无需再做任何操作：平台收到微信的通知后会自动完成。稍后刷新本页面可查看结果。</p>
+<p class="en">If you confirmed the authorization in WeChat, there is nothing more to do: the platform completes it when WeChat notifies it. Reload this page in a moment to see the result.</p>
+<p class="note">`)
+	if requestID != "" {
+		d.raw("请求编号 Request ID ")
+		d.text(requestID)
+	}
+	d.raw(`</p>
+</section>
+`)
+	d.foot()
+	return d.String()
+}
+
 // head writes everything up to and including <main>: the shared styles and the top bar.
 func (d *htmlDoc) head(title string) {
 	d.raw(`<!DOCTYPE html>
@@ -273,7 +296,7 @@ ol.steps li .en{display:block;font-size:13px}
 ol.steps li::before{content:counter(s);position:absolute;left:0;top:1px;width:22px;height:22px;border-radius:50%;background:#e8f8ef;color:#07a252;font-size:12px;font-weight:600;text-align:center;line-height:22px}
 .note{font-size:13px;color:#8a8f99;margin-top:18px}
 .status{width:48px;height:48px;border-radius:50%;display:flex;align-items:center;justify-content:center;color:#fff;font-size:26px;font-weight:700;margin-bottom:14px}
-.ok{background:#07c160}.bad{background:#f54a45}
+.ok{background:#07c160}.bad{background:#f54a45}.wait{background:#f0a020}
 .account{display:flex;align-items:center;gap:16px;margin:22px 0 6px;padding:16px;border:1px solid #e6e8eb;border-radius:10px}
 .account img{width:64px;height:64px;border-radius:50%;flex:none;background:#f0f1f3;object-fit:cover}
 .account .name{font-size:18px;font-weight:600;word-break:break-all}

@@ -15,8 +15,9 @@ import (
 // MinStateKey is the shortest state signing key accepted (bytes).
 const MinStateKey = 16
 
-// maxStateLen bounds a state token before anything is decoded: a real one is a few hundred bytes.
-const maxStateLen = 4096
+// maxStateLen bounds a state token before anything is decoded: a real one is under 1 KB, 4 KB with the
+// longest return URL (which it carries twice: alone and inside its link).
+const maxStateLen = 6144
 
 // State errors. Each is final: the merchant has to start the authorization again.
 var (
@@ -33,6 +34,7 @@ type State struct {
 	Exp         int64  `json:"exp"`   // unix seconds
 	PreAuthCode string `json:"pre_auth_code,omitempty"`
 	ReturnURL   string `json:"return_url,omitempty"`
+	Link        string `json:"link,omitempty"` // the signed start link's query: a fresh start while it is valid
 }
 
 // NewNonce returns 128 random bits, base64url.
@@ -69,9 +71,9 @@ func VerifyState(key []byte, token string, now time.Time) (State, error) {
 	if !ok || body == "" || strings.Contains(sig, ".") {
 		return State{}, ErrStateMalformed
 	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
+	got, err := base64.RawURLEncoding.Strict().DecodeString(sig) // strict: one encoding per signature
 	if err != nil {
-		return State{}, ErrStateMalformed
+		return State{}, ErrStateSignature
 	}
 	if !hmac.Equal(got, mac(key, body)) {
 		return State{}, ErrStateSignature

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wxtpp/platform/infra/testenv"
 )
 
 var (
@@ -82,8 +84,8 @@ func TestStateRejectsTamperingWrongKeyExpiryAndMalformed(t *testing.T) {
 		{"empty", "", ErrStateMalformed},
 		{"no dot", body, ErrStateMalformed},
 		{"two dots", tok + ".x", ErrStateMalformed},
-		{"signature not base64", body + ".!!!", ErrStateMalformed},
-		{"huge", strings.Repeat("A", 5000) + "." + sig, ErrStateMalformed},
+		{"signature not base64", body + ".!!!", ErrStateSignature},
+		{"huge", strings.Repeat("A", 7000) + "." + sig, ErrStateMalformed},
 		{"payload not JSON", signed("not json"), ErrStateMalformed},
 		{"no tenant", signed(`{"nonce":"n","exp":99999999999}`), ErrStateMalformed},
 		{"no nonce", signed(`{"tenant":"t","exp":99999999999}`), ErrStateMalformed},
@@ -140,4 +142,8 @@ func FuzzVerifyState(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		_, _ = VerifyState(testKey, s, time.Now()) // must not panic
 	})
+}
+
+func TestStateSignatureIsComparedInConstantTime(t *testing.T) {
+	testenv.AssertConstantTimeComparisons(t, ".", "VerifyState")
 }

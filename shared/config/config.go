@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -26,6 +27,8 @@ type Config struct {
 	ReturnURLAllowlist []string
 	// RefreshMargin is how long before expiry a token is refreshed.
 	RefreshMargin time.Duration
+	// PreAuthPerMinute bounds the pre_auth_codes the platform gets from WeChat per minute, all tenants together.
+	PreAuthPerMinute int
 
 	Secrets Secrets
 }
@@ -37,6 +40,7 @@ type Secrets struct {
 	EncodingAESKey         string
 	EncodingAESKeyPrevious string // accepted for decryption during key rotation; may be empty
 	StateSigningKey        string // HMAC key for the auth `state` parameter
+	LinkSigningKey         string // HMAC key of the provider's signed authorization start links (the operator CLI signs with it)
 }
 
 // Names of the secrets, both as SSM parameter names (under SECRETS_PARAMETER_PREFIX) and, upper-cased with a
@@ -47,6 +51,7 @@ var secretEnv = map[string]string{
 	"encoding_aes_key":          "WECHAT_ENCODING_AES_KEY",
 	"encoding_aes_key_previous": "WECHAT_ENCODING_AES_KEY_PREVIOUS",
 	"state_signing_key":         "STATE_SIGNING_KEY",
+	"link_signing_key":          "LINK_SIGNING_KEY",
 }
 
 // ParameterFetcher returns decrypted SSM parameters by full name. *ssm.Client satisfies it through SSMFetcher.
@@ -68,6 +73,9 @@ func Load(ctx context.Context, getenv func(string) string, fetch ParameterFetche
 		WechatAPIBase:  strings.TrimRight(or(getenv("WECHAT_API_BASE"), "https://api.weixin.qq.com"), "/"),
 		WechatMPBase:   strings.TrimRight(or(getenv("WECHAT_MP_BASE"), "https://mp.weixin.qq.com"), "/"),
 		RefreshMargin:  20 * time.Minute,
+		// WeChat publishes no quota for api_create_preauthcode; tenants reuse their code, so this only
+		// bounds a burst of new ones.
+		PreAuthPerMinute: 60,
 	}
 	for _, u := range strings.Split(getenv("RETURN_URL_ALLOWLIST"), ",") {
 		if u = strings.TrimSpace(u); u != "" {
@@ -80,6 +88,14 @@ func Load(ctx context.Context, getenv func(string) string, fetch ParameterFetche
 			return Config{}, fmt.Errorf("config: REFRESH_MARGIN %q is not a positive duration", v)
 		}
 		c.RefreshMargin = d
+	}
+
+	if v := getenv("PREAUTH_CODES_PER_MINUTE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return Config{}, fmt.Errorf("config: PREAUTH_CODES_PER_MINUTE %q is not a positive number", v)
+		}
+		c.PreAuthPerMinute = n
 	}
 
 	values := map[string]string{}
@@ -119,6 +135,7 @@ func Load(ctx context.Context, getenv func(string) string, fetch ParameterFetche
 		EncodingAESKey:         values["encoding_aes_key"],
 		EncodingAESKeyPrevious: values["encoding_aes_key_previous"],
 		StateSigningKey:        values["state_signing_key"],
+		LinkSigningKey:         values["link_signing_key"],
 	}
 
 	var missing []string
@@ -139,6 +156,38 @@ func Load(ctx context.Context, getenv func(string) string, fetch ParameterFetche
 	return c, nil
 }
 
+// Secret reads one secret the way Load does: from SSM under SECRETS_PARAMETER_PREFIX when that is set (fetch
+// is then required), else from its environment variable. name is the SSM parameter name, e.g.
+// "link_signing_key" (LINK_SIGNING_KEY). The operator CLI uses it for the one secret it needs.
+func Secret(ctx context.Context, getenv func(string) string, fetch ParameterFetcher, name string) (string, error) {
+	env, ok := secretEnv[name]
+	if !ok {
+		return "", fmt.Errorf("config: unknown secret %q", name)
+	}
+	prefix := getenv("SECRETS_PARAMETER_PREFIX")
+	if prefix == "" {
+		if v := strings.TrimSpace(getenv(env)); v != "" {
+			return v, nil
+		}
+		return "", fmt.Errorf("config: %s is not set (or set SECRETS_PARAMETER_PREFIX to read %s from SSM)", env, name)
+	}
+	if fetch == nil {
+		return "", errors.New("config: SECRETS_PARAMETER_PREFIX is set but no parameter store client was given")
+	}
+	if !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	got, err := fetch.GetParameters(ctx, []string{prefix + name})
+	if err != nil {
+		return "", fmt.Errorf("config: fetch %s%s: %w", prefix, name, err)
+	}
+	v := strings.TrimSpace(got[prefix+name])
+	if v == "" {
+		return "", fmt.Errorf("config: SSM parameter %s%s is missing or empty", prefix, name)
+	}
+	return v, nil
+}
+
 func or(v, def string) string {
 	if v == "" {
 		return def
@@ -157,6 +206,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("wechat_mp_base", c.WechatMPBase),
 		slog.Any("return_url_allowlist", c.ReturnURLAllowlist),
 		slog.Duration("refresh_margin", c.RefreshMargin),
+		slog.Int("preauth_codes_per_minute", c.PreAuthPerMinute),
 		slog.Any("secrets", c.Secrets),
 	)
 }
@@ -177,6 +227,7 @@ func (s Secrets) LogValue() slog.Value {
 		slog.Attr{Key: "encoding_aes_key", Value: state(s.EncodingAESKey)},
 		slog.Attr{Key: "encoding_aes_key_previous", Value: state(s.EncodingAESKeyPrevious)},
 		slog.Attr{Key: "state_signing_key", Value: state(s.StateSigningKey)},
+		slog.Attr{Key: "link_signing_key", Value: state(s.LinkSigningKey)},
 	)
 }
 

@@ -22,6 +22,7 @@ const (
 	secAESKey    = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 	secAESPrev   = "PREVkeyPREVkeyPREVkeyPREVkeyPREVkeyPREVkey1"
 	secState     = "statekey-9d8e7f"
+	secLink      = "linkkey-5c4b3a"
 )
 
 var allSecrets = []string{secComponent, secToken, secAESKey, secAESPrev, secState}
@@ -60,6 +61,7 @@ var local = plain.with(
 	"WECHAT_ENCODING_AES_KEY", secAESKey,
 	"WECHAT_ENCODING_AES_KEY_PREVIOUS", secAESPrev,
 	"STATE_SIGNING_KEY", secState,
+	"LINK_SIGNING_KEY", secLink,
 )
 
 func load(t *testing.T, e env) (config.Config, error) {
@@ -73,13 +75,14 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config.Config{
-		TableName:      "wxtpp-table",
-		ComponentAppID: "wxcomponent0001",
-		WechatAPIBase:  "https://api.weixin.qq.com",
-		WechatMPBase:   "https://mp.weixin.qq.com",
-		RefreshMargin:  20 * time.Minute,
+		TableName:        "wxtpp-table",
+		ComponentAppID:   "wxcomponent0001",
+		WechatAPIBase:    "https://api.weixin.qq.com",
+		WechatMPBase:     "https://mp.weixin.qq.com",
+		RefreshMargin:    20 * time.Minute,
+		PreAuthPerMinute: 60,
 		Secrets: config.Secrets{ComponentSecret: secComponent, Token: secToken, EncodingAESKey: secAESKey,
-			EncodingAESKeyPrevious: secAESPrev, StateSigningKey: secState},
+			EncodingAESKeyPrevious: secAESPrev, StateSigningKey: secState, LinkSigningKey: secLink},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %#v\nwant %#v", c, want) // %#v of Secrets is redacted, so compare fields below too
@@ -112,6 +115,18 @@ func TestLoadPlainSettings(t *testing.T) {
 	}
 	if c.RefreshMargin != 7*time.Minute+30*time.Second {
 		t.Errorf("RefreshMargin %v, want 7m30s", c.RefreshMargin)
+	}
+}
+
+func TestLoadPreAuthCodesPerMinute(t *testing.T) {
+	c, err := load(t, local.with("PREAUTH_CODES_PER_MINUTE", "12"))
+	if err != nil || c.PreAuthPerMinute != 12 {
+		t.Fatalf("PREAUTH_CODES_PER_MINUTE=12: %d, %v", c.PreAuthPerMinute, err)
+	}
+	for _, v := range []string{"0", "-3", "many"} {
+		if _, err := load(t, local.with("PREAUTH_CODES_PER_MINUTE", v)); err == nil || !strings.Contains(err.Error(), "PREAUTH_CODES_PER_MINUTE") {
+			t.Errorf("PREAUTH_CODES_PER_MINUTE %q: %v", v, err)
+		}
 	}
 }
 
@@ -227,6 +242,7 @@ func storeWith(prefix string) *fakeStore {
 		prefix + "encoding_aes_key":          secAESKey,
 		prefix + "encoding_aes_key_previous": secAESPrev,
 		prefix + "state_signing_key":         secState,
+		prefix + "link_signing_key":          secLink,
 		"/other/token":                       "not-ours",
 	}}
 }
@@ -246,12 +262,12 @@ func TestLoadSecretsFromParameterStore(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := config.Secrets{ComponentSecret: secComponent, Token: secToken, EncodingAESKey: secAESKey,
-				EncodingAESKeyPrevious: secAESPrev, StateSigningKey: secState}
+				EncodingAESKeyPrevious: secAESPrev, StateSigningKey: secState, LinkSigningKey: secLink}
 			if c.Secrets != want {
 				t.Error("secrets not mapped from the parameter names")
 			}
 			wantNames := []string{"/wxtpp/test/component_secret", "/wxtpp/test/encoding_aes_key",
-				"/wxtpp/test/encoding_aes_key_previous", "/wxtpp/test/state_signing_key", "/wxtpp/test/token"}
+				"/wxtpp/test/encoding_aes_key_previous", "/wxtpp/test/link_signing_key", "/wxtpp/test/state_signing_key", "/wxtpp/test/token"}
 			if len(store.calls) != 1 || !reflect.DeepEqual(store.calls[0], wantNames) {
 				t.Errorf("fetched %q, want one call for %q", store.calls, wantNames)
 			}

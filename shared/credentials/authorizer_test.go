@@ -2,10 +2,13 @@ package credentials_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/wxtpp/platform/infra/sandbox"
+	"github.com/wxtpp/platform/infra/testenv"
 	"github.com/wxtpp/platform/shared/authorization"
 	"github.com/wxtpp/platform/shared/credentials"
 	"github.com/wxtpp/platform/shared/tokenstore"
@@ -20,7 +23,7 @@ func (e *env) authorize(t *testing.T) string {
 		t.Fatal(err)
 	}
 	svc := authorization.New(e.store, e.instance(credentials.Options{}), e.api)
-	if _, err := svc.Complete(context.Background(), authorization.Delivery{Code: code, Tenant: "t"}); err != nil {
+	if _, err := svc.Redirect(context.Background(), authorization.Redirect{Code: code}); err != nil {
 		t.Fatal(err)
 	}
 	return appid
@@ -85,5 +88,64 @@ func TestAuthorizerTokenOfUnknownAccount(t *testing.T) {
 	}
 	if n := e.wx.Calls("api_authorizer_token"); n != 0 {
 		t.Fatalf("WeChat called %d times for an unknown account", n)
+	}
+}
+
+// Issue 7, item 6: a re-authorization lands while a refresh is in flight (WeChat has answered the refresh,
+// the answer is on its way). The refresh's commit must not put the refresh token it used back over the new
+// one: WeChat invalidated it with the re-authorization, and the account would be lost.
+func TestReauthorizationDuringARefreshKeepsTheNewRefreshToken(t *testing.T) {
+	e := newEnv(t, nil)
+	e.storeTicket(t)
+	appid := e.authorize(t)
+	ctx := context.Background()
+	before, _ := e.store.Authorizer(ctx, appid)
+	if _, err := e.store.Invalidate(ctx, tokenstore.AuthorizerKey(appid), before.AccessToken); err != nil {
+		t.Fatal(err)
+	}
+	hold := make(chan struct{})
+	e.wx.SetFault("api_authorizer_token", sandbox.Fault{HoldAnswer: hold})
+	got := make(chan error, 1)
+	go func() {
+		_, err := e.authorizers(credentials.Options{}).Token(ctx, appid)
+		got <- err
+	}()
+	testenv.Eventually(t, 5*time.Second, "WeChat to process the refresh", func() bool { return e.wx.Served("api_authorizer_token") == 1 })
+
+	// The merchant authorizes again meanwhile: a new refresh token; the one the refresh used is dead.
+	code, err := e.wx.Authorize(ctx, appid, e.wx.CreatePreAuthCode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := authorization.New(e.store, e.instance(credentials.Options{}), e.api)
+	if _, err := svc.Redirect(ctx, authorization.Redirect{Code: code}); err != nil {
+		t.Fatal(err)
+	}
+	close(hold)
+	if err := <-got; err != nil {
+		t.Fatalf("token during re-authorization: %v", err)
+	}
+	a, _ := e.store.Authorizer(ctx, appid)
+	if a.RefreshToken != e.wx.RefreshToken(appid) || a.RefreshToken == before.RefreshToken {
+		t.Fatal("the refresh put the old refresh token over the re-authorization's")
+	}
+}
+
+// Issue 7, item 5: the lease write was applied but its answer lost. The getter must see its own lease as a
+// grant and refresh at once, not wait out its own lease as if someone else held it.
+func TestLostLeaseAnswerDoesNotMakeTheGetterWaitForItself(t *testing.T) {
+	db, faults := testenv.DynamoDBWithFaults(t)
+	e := newEnv(t, nil)
+	e.store = tokenstore.New(db, testenv.Table(t, db))
+	e.storeTicket(t)
+	faults.LoseAnswers(1, func(op string, body []byte) bool {
+		return op == "UpdateItem" && strings.Contains(string(body), "LeaseOwner")
+	})
+	c := e.instance(credentials.Options{LeaseFor: time.Minute, WaitFor: 2 * time.Second})
+	if _, err := c.Token(context.Background()); err != nil {
+		t.Fatalf("token: %v", err)
+	}
+	if faults.Lost() != 1 || e.wx.Calls("api_component_token") != 1 {
+		t.Fatalf("answers lost %d, api_component_token calls %d; want 1 and 1", faults.Lost(), e.wx.Calls("api_component_token"))
 	}
 }

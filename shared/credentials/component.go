@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wxtpp/platform/shared/logging"
+	"github.com/wxtpp/platform/shared/table"
 	"github.com/wxtpp/platform/shared/tokenstore"
 	"github.com/wxtpp/platform/shared/wxapi"
 )
@@ -68,8 +69,8 @@ func (c *Component) fetch(ctx context.Context, _ tokenstore.Credential) (fetched
 func (c *Component) askForTicket(ctx context.Context) error {
 	// One request a minute is plenty (the push follows within seconds), however many instances find no ticket.
 	minute := c.l.opts.Now().Truncate(time.Minute)
-	err := c.store.UseOnce(ctx, fmt.Sprintf("start_push_ticket:%s:%d", c.appID, minute.Unix()), minute.Add(time.Hour))
-	if errors.Is(err, tokenstore.ErrUsed) {
+	err := c.store.Table().UseOnce(ctx, fmt.Sprintf("start_push_ticket:%s:%d", c.appID, minute.Unix()), minute.Add(time.Hour))
+	if errors.Is(err, table.ErrUsed) {
 		return ErrNoTicket
 	}
 	if err != nil {

@@ -43,6 +43,13 @@ func newEnv(t *testing.T, tweak func(*sandbox.Config)) *env {
 	return e
 }
 
+// clock is the sandbox's skewed clock, given to the table's leases too: tests move it instead of sleeping.
+func (e *env) clock() func() time.Time {
+	now := func() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) }
+	e.store.Now = now
+	return now
+}
+
 // storeTicket issues a ticket in the sandbox and stores it as the ticket handler would.
 func (e *env) storeTicket(t *testing.T) {
 	t.Helper()
@@ -123,15 +130,17 @@ func TestComponentTokenDeadLeaseHolderIsReplaced(t *testing.T) {
 	e := newEnv(t, nil)
 	e.storeTicket(t)
 	ctx := context.Background()
+	now := e.clock()
 	// A refresher takes the lease and dies without storing anything.
 	_, ok, err := e.store.AcquireLease(ctx, tokenstore.LeaseRequest{
 		Key: tokenstore.ComponentTokenKey(componentAppID), Owner: "dead-instance",
-		For: 700 * time.Millisecond, DueBefore: time.Now().Add(time.Hour),
+		For: time.Minute, DueBefore: now().Add(time.Hour),
 	})
 	if err != nil || !ok {
 		t.Fatalf("set-up lease: ok=%v err=%v", ok, err)
 	}
-	c := e.instance(credentials.Options{LeaseFor: 2 * time.Second, WaitFor: 5 * time.Second, Poll: 25 * time.Millisecond})
+	e.offset.Add(int64(2 * time.Minute)) // the dead holder's lease has run out
+	c := e.instance(credentials.Options{Now: now, WaitFor: 5 * time.Second, Poll: 25 * time.Millisecond})
 	tok, err := c.Token(ctx)
 	if err != nil {
 		t.Fatalf("token after dead holder: %v", err)
@@ -260,10 +269,10 @@ func TestComponentTokenRejectedTokenTriggersExactlyOneRefresh(t *testing.T) {
 }
 
 func TestComponentTokenIsRefreshedAheadOfExpiry(t *testing.T) {
-	e := newEnv(t, func(c *sandbox.Config) { c.ComponentTokenTTL = 3 * time.Second })
+	e := newEnv(t, nil)
 	e.storeTicket(t)
 	ctx := context.Background()
-	c := e.instance(credentials.Options{Margin: 2 * time.Second, MinValidity: 500 * time.Millisecond})
+	c := e.instance(credentials.Options{Now: e.clock(), Margin: 20 * time.Minute})
 	first, err := c.Token(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -271,7 +280,7 @@ func TestComponentTokenIsRefreshedAheadOfExpiry(t *testing.T) {
 	if again, _ := c.Token(ctx); again != first {
 		t.Fatal("a fresh token was refreshed")
 	}
-	time.Sleep(1100 * time.Millisecond) // now within the 2 s margin of its 3 s life
+	e.offset.Add(int64(time.Hour + 45*time.Minute)) // now within the 20 min margin of its 2 h life
 	second, err := c.Token(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,9 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -80,7 +82,8 @@ type source struct {
 type leaser struct {
 	store *tokenstore.Store
 	opts  Options
-	owner string // unique per process (a Lambda instance)
+	owner string       // unique per process (a Lambda instance); each lease request adds a sequence number
+	seq   atomic.Int64 // so that "refused, and the holder is me" can only mean this very request
 
 	sf    singleflight.Group // one table round trip per key per process at a time
 	mu    sync.Mutex
@@ -102,6 +105,11 @@ func newLeaser(store *tokenstore.Store, opts Options) *leaser {
 	_, _ = rand.Read(b[:])
 	return &leaser{store: store, opts: opts.withDefaults(), owner: hex.EncodeToString(b[:]),
 		cache: map[tokenstore.Key]cached{}}
+}
+
+// requestOwner names one lease request: the process's owner plus a sequence number.
+func (l *leaser) requestOwner() string {
+	return l.owner + "-" + strconv.FormatInt(l.seq.Add(1), 10)
 }
 
 // token returns a valid access token for src.key, refreshing it if due.
@@ -147,9 +155,10 @@ func (l *leaser) refresh(ctx context.Context, src source) (tokenstore.Credential
 			granted bool
 			err     error
 		)
+		owner := l.requestOwner()
 		if tryLease {
 			cur, granted, err = l.store.AcquireLease(ctx, tokenstore.LeaseRequest{
-				Key: src.key, Owner: l.owner, For: l.opts.LeaseFor,
+				Key: src.key, Owner: owner, For: l.opts.LeaseFor,
 				DueBefore: now.Add(l.opts.Margin), MustExist: src.mustExist,
 			})
 		} else {
@@ -159,7 +168,7 @@ func (l *leaser) refresh(ctx context.Context, src source) (tokenstore.Credential
 			return tokenstore.Credential{}, err
 		}
 		if granted {
-			return l.refreshHeld(ctx, src, cur)
+			return l.refreshHeld(ctx, src, cur, owner)
 		}
 		if src.mustExist && cur.Status != "" && cur.Status != tokenstore.StatusAuthorized {
 			return tokenstore.Credential{}, &NotAuthorizedError{Key: src.key, Status: cur.Status}
@@ -187,8 +196,9 @@ func (l *leaser) refresh(ctx context.Context, src source) (tokenstore.Credential
 
 // refreshIfDue makes one attempt at the lease (no waiting) and refreshes if granted.
 func (l *leaser) refreshIfDue(ctx context.Context, src source, dueBefore time.Time) (tokenstore.Credential, bool, error) {
+	owner := l.requestOwner()
 	cur, granted, err := l.store.AcquireLease(ctx, tokenstore.LeaseRequest{
-		Key: src.key, Owner: l.owner, For: l.opts.LeaseFor, DueBefore: dueBefore, MustExist: src.mustExist,
+		Key: src.key, Owner: owner, For: l.opts.LeaseFor, DueBefore: dueBefore, MustExist: src.mustExist,
 	})
 	if err != nil {
 		return tokenstore.Credential{}, false, err
@@ -199,7 +209,7 @@ func (l *leaser) refreshIfDue(ctx context.Context, src source, dueBefore time.Ti
 		}
 		return cur, false, nil
 	}
-	c, err := l.refreshHeld(ctx, src, cur)
+	c, err := l.refreshHeld(ctx, src, cur, owner)
 	return c, err == nil, err
 }
 
@@ -207,7 +217,7 @@ func (l *leaser) refreshIfDue(ctx context.Context, src source, dueBefore time.Ti
 // is bounded well inside the lease, so nobody else can take it over while we still call; the store part
 // runs on a context of its own, so a token WeChat has issued (and a refresh token it may have rotated) is
 // never lost to the caller's deadline.
-func (l *leaser) refreshHeld(ctx context.Context, src source, cur tokenstore.Credential) (tokenstore.Credential, error) {
+func (l *leaser) refreshHeld(ctx context.Context, src source, cur tokenstore.Credential, owner string) (tokenstore.Credential, error) {
 	fctx, cancel := context.WithTimeout(ctx, l.opts.LeaseFor*3/4)
 	f, err := src.fetch(fctx, cur)
 	cancel()
@@ -215,13 +225,13 @@ func (l *leaser) refreshHeld(ctx context.Context, src source, cur tokenstore.Cre
 		// Release on a context of its own: the caller's may be what just ran out.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if rerr := l.store.ReleaseLease(rctx, src.key, l.owner); rerr != nil {
+		if rerr := l.store.ReleaseLease(rctx, src.key, owner); rerr != nil {
 			logging.From(ctx).Warn("release lease failed; it will expire", "credential", src.key.String(), "error", rerr.Error())
 		}
 		return tokenstore.Credential{}, err
 	}
 	commit := tokenstore.Commit{
-		Key: src.key, Owner: l.owner,
+		Key: src.key, Owner: owner,
 		AccessToken: f.AccessToken, ExpiresAt: l.opts.Now().Add(f.ExpiresIn),
 		Set: f.Set,
 	}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/wxtpp/platform/shared/credentials"
 	"github.com/wxtpp/platform/shared/logging"
+	"github.com/wxtpp/platform/shared/table"
 	"github.com/wxtpp/platform/shared/tokenstore"
 	"github.com/wxtpp/platform/shared/wxapi"
 )
@@ -187,7 +188,7 @@ func (r *Refresher) listShard(ctx context.Context, shard string, dueBefore time.
 		return 0, fmt.Errorf("build due query: %w", err)
 	}
 	p := dynamodb.NewQueryPaginator(r.DB, &dynamodb.QueryInput{
-		TableName: aws.String(r.Table), IndexName: aws.String(tokenstore.DueIndex),
+		TableName: aws.String(r.Table), IndexName: aws.String(table.DueIndex),
 		KeyConditionExpression:   expr.KeyCondition(),
 		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
 	})

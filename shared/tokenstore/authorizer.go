@@ -2,7 +2,6 @@ package tokenstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/wxtpp/platform/shared/logging"
+	"github.com/wxtpp/platform/shared/table"
 )
 
 // DueShards is how many partitions of the due index the authorizers are spread over. The scheduled
@@ -70,7 +70,8 @@ type Authorizer struct {
 	AccessToken    string      `dynamodbav:"AccessToken,omitempty"`
 	ExpiresAt      int64       `dynamodbav:"ExpiresAt,omitempty"` // unix ms
 	RefreshToken   string      `dynamodbav:"RefreshToken,omitempty"`
-	AuthCode       string      `dynamodbav:"AuthCode,omitempty"` // the code of the latest authorization
+	AuthCode       string      `dynamodbav:"AuthCode,omitempty"`    // the code of the latest authorization
+	PreAuthCode    string      `dynamodbav:"PreAuthCode,omitempty"` // the pre_auth_code it used, once WeChat's push told us
 	AuthorizedAt   int64       `dynamodbav:"AuthorizedAt,omitempty"`
 	RevokedAt      int64       `dynamodbav:"RevokedAt,omitempty"`
 	ReauthReason   string      `dynamodbav:"ReauthReason,omitempty"`
@@ -90,7 +91,6 @@ func (s *Store) Authorizer(ctx context.Context, appID string) (Authorizer, error
 // Authorization is the result of exchanging an authorization code.
 type Authorization struct {
 	AppID          string
-	Tenant         string // "" keeps the stored tenant (the push does not know it)
 	Kind           string
 	Info           AccountInfo
 	InfoKnown      bool // false: api_get_authorizer_info failed; the stored Kind and Info are kept
@@ -104,10 +104,11 @@ type Authorization struct {
 
 // PutAuthorization stores a new or renewed authorization: the account becomes authorized with the new
 // refresh token (re-authorization invalidates the old one at WeChat, so the old one is replaced, never
-// kept), its info and permission sets, in one write that also puts it on the due index. The tenant is set
-// when known and kept otherwise. It is refused (ErrStale) if a later authorization or revocation is stored.
+// kept), its info and permission sets, in one write that also puts it on the due index. The tenant is kept:
+// only BindTenant, on WeChat's word of which pre_auth_code was used, changes it. It is refused (ErrStale)
+// if a later authorization or revocation is stored.
 func (s *Store) PutAuthorization(ctx context.Context, a Authorization) (Authorizer, error) {
-	now := s.now()
+	now := s.Now()
 	key := AuthorizerKey(a.AppID)
 	// Whole seconds, like WeChat's CreateTime: the redirect's time (our clock) and the push's (WeChat's) must
 	// compare on the same scale. Ties go to whichever is processed later.
@@ -130,6 +131,7 @@ func (s *Store) PutAuthorization(ctx context.Context, a Authorization) (Authoriz
 		Set(expression.Name("ExpiresAt"), expression.Value(a.ExpiresAt.UnixMilli())).
 		Add(expression.Name("Version"), expression.Value(1)).
 		Remove(expression.Name("ReauthReason")).
+		Remove(expression.Name("PreAuthCode")). // the previous authorization's; BindTenant records this one's
 		Remove(expression.Name("LeaseOwner")).
 		Remove(expression.Name("LeaseUntil"))
 	if a.InfoKnown {
@@ -145,64 +147,89 @@ func (s *Store) PutAuthorization(ctx context.Context, a Authorization) (Authoriz
 	} else {
 		upd = upd.Remove(expression.Name("AccessToken"))
 	}
-	if a.Tenant != "" {
-		upd = upd.Set(expression.Name("Tenant"), expression.Value(a.Tenant))
-	}
 	out, err := s.update(ctx, key, upd, &cond, types.ReturnValueAllNew)
-	if isConditionFailed(err) {
+	if table.Refused(err) {
 		return Authorizer{}, fmt.Errorf("store authorization of %s: %w", a.AppID, ErrStale)
 	}
 	if err != nil {
 		return Authorizer{}, fmt.Errorf("store authorization of %s: %w", a.AppID, err)
 	}
 	var stored Authorizer
-	if err := attributevalue.UnmarshalMap(out.Attributes, &stored); err != nil {
+	if err := attributevalue.UnmarshalMap(out, &stored); err != nil {
 		return Authorizer{}, fmt.Errorf("decode authorizer %s: %w", a.AppID, err)
 	}
-	s.history(ctx, a.AppID, "authorized", now, map[string]string{"Tenant": a.Tenant})
+	s.history(ctx, a.AppID, "authorized", now, nil)
 	return stored, nil
 }
 
-// BindTenant records which tenant an authorization belongs to, if the stored authorization is still the
-// one from authCode (a later re-authorization is not re-bound by a stale redirect).
-func (s *Store) BindTenant(ctx context.Context, appID, authCode, tenant string) (Authorizer, error) {
+// Binding is BindTenant's outcome.
+type Binding struct {
+	Authorizer Authorizer
+	From       string // the tenant the account had before ("" if none)
+}
+
+// Moved reports whether the binding took the account from another tenant.
+func (b Binding) Moved() bool { return b.From != "" && b.From != b.Authorizer.Tenant }
+
+// BindTenant records that the stored authorization (the one from authCode) was made with preAuthCode,
+// issued to tenant: the account now belongs to that tenant. Refused (ErrStale) if a later authorization is
+// stored. A first binding or a move to another tenant is kept in the account's history.
+func (s *Store) BindTenant(ctx context.Context, appID, authCode, preAuthCode, tenant string) (Binding, error) {
+	now := s.Now()
 	cond := expression.Name("AuthCode").Equal(expression.Value(authCode))
 	upd := expression.Set(expression.Name("Tenant"), expression.Value(tenant)).
-		Set(expression.Name("UpdatedAt"), expression.Value(s.now().UnixMilli())).
+		Set(expression.Name("PreAuthCode"), expression.Value(preAuthCode)).
+		Set(expression.Name("UpdatedAt"), expression.Value(now.UnixMilli())).
 		Add(expression.Name("Version"), expression.Value(1))
-	out, err := s.update(ctx, AuthorizerKey(appID), upd, &cond, types.ReturnValueAllNew)
-	if isConditionFailed(err) {
-		return Authorizer{}, fmt.Errorf("bind tenant of %s: %w", appID, ErrStale)
+	// The item as it was: the new one is that plus what we set, and the old tenant is what history needs.
+	out, err := s.update(ctx, AuthorizerKey(appID), upd, &cond, types.ReturnValueAllOld)
+	if table.Refused(err) {
+		return Binding{}, fmt.Errorf("bind tenant of %s: %w", appID, ErrStale)
 	}
 	if err != nil {
-		return Authorizer{}, fmt.Errorf("bind tenant of %s: %w", appID, err)
+		return Binding{}, fmt.Errorf("bind tenant of %s: %w", appID, err)
 	}
 	var a Authorizer
-	if err := attributevalue.UnmarshalMap(out.Attributes, &a); err != nil {
-		return Authorizer{}, fmt.Errorf("decode authorizer %s: %w", appID, err)
+	if err := attributevalue.UnmarshalMap(out, &a); err != nil {
+		return Binding{}, fmt.Errorf("decode authorizer %s: %w", appID, err)
 	}
-	return a, nil
+	b := Binding{From: a.Tenant}
+	a.Tenant, a.PreAuthCode, a.UpdatedAt, a.Version = tenant, preAuthCode, now.UnixMilli(), a.Version+1
+	b.Authorizer = a
+	switch {
+	case b.From == "":
+		s.history(ctx, appID, "tenant_bound", now, map[string]string{"Tenant": tenant})
+	case b.Moved():
+		s.history(ctx, appID, "tenant_moved", now, map[string]string{"Tenant": tenant, "FromTenant": b.From})
+	}
+	return b, nil
 }
 
 // Revoke marks an authorizer revoked (the `unauthorized` push): its tokens are wiped and it leaves the due
 // index; its info, tenant and history stay. An account not stored yet (its `authorized` push is late or
 // still being exchanged) gets a revoked tombstone, so that late authorization cannot bring it back. A
-// revocation older than the stored authorization (pushes can arrive late) changes nothing and reports false.
+// revocation older than the stored authorization or than a stored revocation (pushes can arrive late, and
+// are retried) changes nothing and reports false.
 func (s *Store) Revoke(ctx context.Context, appID string, at time.Time) (bool, error) {
 	// WeChat's CreateTime has whole seconds: a revocation in the same second as the authorization is taken
 	// to follow it.
+	revokedAt := at.Truncate(time.Second).UnixMilli()
+	// RevokedAt only moves forward: a late, older revocation must not lower it, or an authorization older
+	// than the newest revocation could pass PutAuthorization's check and revive the account.
 	cond := expression.AttributeNotExists(expression.Name("AuthorizedAt")).
-		Or(expression.Name("AuthorizedAt").LessThan(expression.Value(at.Truncate(time.Second).Add(time.Second).UnixMilli())))
+		Or(expression.Name("AuthorizedAt").LessThan(expression.Value(revokedAt + time.Second.Milliseconds()))).
+		And(expression.AttributeNotExists(expression.Name("RevokedAt")).
+			Or(expression.Name("RevokedAt").LessThan(expression.Value(revokedAt))))
 	upd := expression.Set(expression.Name("AppID"), expression.Value(appID)).
 		Set(expression.Name("Status"), expression.Value(StatusRevoked)).
-		Set(expression.Name("RevokedAt"), expression.Value(at.Truncate(time.Second).UnixMilli())).
-		Set(expression.Name("UpdatedAt"), expression.Value(s.now().UnixMilli())).
+		Set(expression.Name("RevokedAt"), expression.Value(revokedAt)).
+		Set(expression.Name("UpdatedAt"), expression.Value(s.Now().UnixMilli())).
 		Add(expression.Name("Version"), expression.Value(1))
 	for _, name := range []string{"AccessToken", "RefreshToken", "ExpiresAt", "DueShard", "DueAt", "LeaseOwner", "LeaseUntil"} {
 		upd = upd.Remove(expression.Name(name))
 	}
 	_, err := s.update(ctx, AuthorizerKey(appID), upd, &cond, types.ReturnValueNone)
-	if isConditionFailed(err) {
+	if table.Refused(err) {
 		return false, nil
 	}
 	if err != nil {
@@ -220,19 +247,19 @@ func (s *Store) MarkNeedsReauth(ctx context.Context, appID, refusedRefreshToken,
 		And(expression.Name("Status").Equal(expression.Value(StatusAuthorized)))
 	upd := expression.Set(expression.Name("Status"), expression.Value(StatusNeedsReauth)).
 		Set(expression.Name("ReauthReason"), expression.Value(reason)).
-		Set(expression.Name("UpdatedAt"), expression.Value(s.now().UnixMilli())).
+		Set(expression.Name("UpdatedAt"), expression.Value(s.Now().UnixMilli())).
 		Add(expression.Name("Version"), expression.Value(1))
 	for _, name := range []string{"AccessToken", "ExpiresAt", "DueShard", "DueAt", "LeaseOwner", "LeaseUntil"} {
 		upd = upd.Remove(expression.Name(name))
 	}
 	_, err := s.update(ctx, AuthorizerKey(appID), upd, &cond, types.ReturnValueNone)
-	if isConditionFailed(err) {
+	if table.Refused(err) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("mark %s needs_reauth: %w", appID, err)
 	}
-	s.history(ctx, appID, "needs_reauth", s.now(), map[string]string{"Reason": reason})
+	s.history(ctx, appID, "needs_reauth", s.Now(), map[string]string{"Reason": reason})
 	return true, nil
 }
 
@@ -249,7 +276,7 @@ func (s *Store) history(ctx context.Context, appID, kind string, at time.Time, a
 }
 
 func (s *Store) appendHistory(ctx context.Context, appID, kind string, at time.Time, attrs map[string]string) error {
-	now := s.now()
+	now := s.Now()
 	item := map[string]any{
 		"PK": AuthorizerKey(appID).PK, "SK": fmt.Sprintf("EVENT#%016d#%s", now.UnixMicro(), kind),
 		"Kind": kind, "At": at.UnixMilli(), "PurgeAt": now.Add(historyTTL).Unix(),
@@ -259,218 +286,43 @@ func (s *Store) appendHistory(ctx context.Context, appID, kind string, at time.T
 			item[k] = v
 		}
 	}
-	av, err := attributevalue.MarshalMap(item)
-	if err != nil {
-		return fmt.Errorf("encode history of %s: %w", appID, err)
-	}
-	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: av}); err != nil {
+	if err := s.t.Put(ctx, item); err != nil {
 		return fmt.Errorf("record history of %s: %w", appID, err)
 	}
 	return nil
 }
 
-// History lists the kinds of an authorizer's events (authorized, revoked, needs_reauth), oldest first.
-func (s *Store) History(ctx context.Context, appID string) ([]string, error) {
+// Event is one entry of an authorizer's history.
+type Event struct {
+	Kind       string `dynamodbav:"Kind"` // authorized, revoked, needs_reauth, tenant_bound, tenant_moved
+	At         int64  `dynamodbav:"At"`   // unix ms
+	Tenant     string `dynamodbav:"Tenant,omitempty"`
+	FromTenant string `dynamodbav:"FromTenant,omitempty"`
+	Reason     string `dynamodbav:"Reason,omitempty"`
+}
+
+// History lists an authorizer's events, oldest first.
+func (s *Store) History(ctx context.Context, appID string) ([]Event, error) {
 	keyCond := expression.Key("PK").Equal(expression.Value(AuthorizerKey(appID).PK)).
 		And(expression.Key("SK").BeginsWith("EVENT#"))
 	expr, err := expression.NewBuilder().WithKeyCondition(keyCond).Build()
 	if err != nil {
 		return nil, fmt.Errorf("build history query: %w", err)
 	}
-	var kinds []string
-	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
-		TableName: aws.String(s.table), KeyConditionExpression: expr.KeyCondition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(), ConsistentRead: aws.Bool(true),
+	var events []Event
+	err = s.t.Query(ctx, &dynamodb.QueryInput{
+		KeyConditionExpression: expr.KeyCondition(), ExpressionAttributeNames: expr.Names(),
+		ExpressionAttributeValues: expr.Values(), ConsistentRead: aws.Bool(true),
+	}, func(item map[string]types.AttributeValue) error {
+		var ev Event
+		if err := attributevalue.UnmarshalMap(item, &ev); err != nil {
+			return err
+		}
+		events = append(events, ev)
+		return nil
 	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("read history of %s: %w", appID, err)
-		}
-		for _, it := range page.Items {
-			var ev struct{ Kind string }
-			if err := attributevalue.UnmarshalMap(it, &ev); err != nil {
-				return nil, fmt.Errorf("decode history of %s: %w", appID, err)
-			}
-			kinds = append(kinds, ev.Kind)
-		}
-	}
-	return kinds, nil
-}
-
-// ErrUsed means a single-use marker (an auth `state`) was already taken.
-var ErrUsed = errors.New("already used")
-
-// UseOnce records that id (e.g. an auth `state` nonce) has been used: the first call succeeds, every later
-// one gets ErrUsed. The marker is purged by TTL after expires.
-func (s *Store) UseOnce(ctx context.Context, id string, expires time.Time) error {
-	item := map[string]types.AttributeValue{
-		"PK":      &types.AttributeValueMemberS{Value: "ONCE#" + id},
-		"SK":      &types.AttributeValueMemberS{Value: "ONCE"},
-		"PurgeAt": &types.AttributeValueMemberN{Value: strconv.FormatInt(expires.Unix(), 10)},
-	}
-	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(s.table), Item: item,
-		ConditionExpression: aws.String("attribute_not_exists(PK)"),
-	})
-	if isConditionFailed(err) {
-		return ErrUsed
-	}
 	if err != nil {
-		return fmt.Errorf("record single use: %w", err)
+		return nil, fmt.Errorf("read history of %s: %w", appID, err)
 	}
-	return nil
-}
-
-// CodeClaim coordinates the two deliveries of one authorization code (the browser redirect and the
-// `authorized` push): whoever claims it first exchanges it; the other waits for the result.
-type CodeClaim struct {
-	Code       string `dynamodbav:"Code"`
-	Tenant     string `dynamodbav:"Tenant,omitempty"` // noted by a waiting redirect: bound by whoever stores the account
-	Owner      string `dynamodbav:"Owner"`
-	Until      int64  `dynamodbav:"Until"` // unix ms: the claim lapses if its owner dies
-	AppID      string `dynamodbav:"AppID,omitempty"`
-	Done       bool   `dynamodbav:"Done"`
-	FailReason string `dynamodbav:"FailReason,omitempty"`
-}
-
-func codeKey(code string) Key { return Key{PK: "AUTHCODE#" + code, SK: "AUTHCODE"} }
-
-// ClaimCode claims an authorization code for exchange. It returns (claim, true) to the claimant, and the
-// current claim with false to everyone else. A claim that lapsed unfinished can be taken over. A tenant
-// (from the redirect) is recorded on the claim, so whichever delivery finally stores the account binds it.
-func (s *Store) ClaimCode(ctx context.Context, code, owner string, lease time.Duration, tenant string) (CodeClaim, bool, error) {
-	now := s.now()
-	cond := expression.AttributeNotExists(expression.Name("PK")).
-		Or(expression.Name("Done").Equal(expression.Value(false)).
-			And(expression.Name("Until").LessThan(expression.Value(now.UnixMilli()))))
-	upd := expression.Set(expression.Name("Code"), expression.Value(code)).
-		Set(expression.Name("Owner"), expression.Value(owner)).
-		Set(expression.Name("Until"), expression.Value(now.Add(lease).UnixMilli())).
-		Set(expression.Name("Done"), expression.Value(false)).
-		Set(expression.Name("PurgeAt"), expression.Value(now.Add(24*time.Hour).Unix()))
-	if tenant != "" {
-		upd = upd.Set(expression.Name("Tenant"), expression.Value(tenant))
-	}
-	out, err := s.update(ctx, codeKey(code), upd, &cond, types.ReturnValueAllNew)
-	var c CodeClaim
-	if isConditionFailed(err) {
-		if old := conditionFailedItem(err); old != nil {
-			if err := attributevalue.UnmarshalMap(old, &c); err != nil {
-				return CodeClaim{}, false, fmt.Errorf("decode code claim: %w", err)
-			}
-		}
-		return c, false, nil
-	}
-	if err != nil {
-		return CodeClaim{}, false, fmt.Errorf("claim auth code: %w", err)
-	}
-	if err := attributevalue.UnmarshalMap(out.Attributes, &c); err != nil {
-		return CodeClaim{}, false, fmt.Errorf("decode code claim: %w", err)
-	}
-	return c, true, nil
-}
-
-// NoteTenant records on a code's claim which tenant the redirect carried, so the tenant is bound even if the
-// redirect stops waiting before the other delivery has stored the account.
-func (s *Store) NoteTenant(ctx context.Context, code, tenant string) error {
-	cond := expression.AttributeExists(expression.Name("PK"))
-	upd := expression.Set(expression.Name("Tenant"), expression.Value(tenant))
-	_, err := s.update(ctx, codeKey(code), upd, &cond, types.ReturnValueNone)
-	if err != nil && !isConditionFailed(err) {
-		return fmt.Errorf("note tenant on auth code: %w", err)
-	}
-	return nil
-}
-
-// FinishCode records the outcome of a claimed code: the authorizer appid, or (failReason) why the
-// exchange failed for good. It returns the claim as finished (with any tenant noted meanwhile).
-func (s *Store) FinishCode(ctx context.Context, code, owner, appID, failReason string) (CodeClaim, error) {
-	cond := expression.Name("Owner").Equal(expression.Value(owner))
-	upd := expression.Set(expression.Name("Done"), expression.Value(true))
-	if appID != "" {
-		upd = upd.Set(expression.Name("AppID"), expression.Value(appID))
-	}
-	if failReason != "" {
-		upd = upd.Set(expression.Name("FailReason"), expression.Value(failReason))
-	}
-	out, err := s.update(ctx, codeKey(code), upd, &cond, types.ReturnValueAllNew)
-	if isConditionFailed(err) {
-		return CodeClaim{}, nil
-	}
-	if err != nil {
-		return CodeClaim{}, fmt.Errorf("finish auth code: %w", err)
-	}
-	var c CodeClaim
-	if err := attributevalue.UnmarshalMap(out.Attributes, &c); err != nil {
-		return CodeClaim{}, fmt.Errorf("decode code claim: %w", err)
-	}
-	return c, nil
-}
-
-// ReleaseCode gives a claim up after a failure that may pass (WeChat busy), so another delivery can retry.
-func (s *Store) ReleaseCode(ctx context.Context, code, owner string) error {
-	cond := expression.Name("Owner").Equal(expression.Value(owner)).And(expression.Name("Done").Equal(expression.Value(false)))
-	upd := expression.Set(expression.Name("Until"), expression.Value(0))
-	_, err := s.update(ctx, codeKey(code), upd, &cond, types.ReturnValueNone)
-	if err != nil && !isConditionFailed(err) {
-		return fmt.Errorf("release auth code: %w", err)
-	}
-	return nil
-}
-
-// CodeClaimOf reads a code's claim, or ErrNotFound.
-func (s *Store) CodeClaimOf(ctx context.Context, code string) (CodeClaim, error) {
-	var c CodeClaim
-	if err := s.get(ctx, codeKey(code), &c); err != nil {
-		return CodeClaim{}, fmt.Errorf("read code claim: %w", err)
-	}
-	return c, nil
-}
-
-// PreAuthCode is a cached pre_auth_code, reused across one tenant's page renders while it has life left.
-type PreAuthCode struct {
-	Code      string `dynamodbav:"Code"`
-	ExpiresAt int64  `dynamodbav:"ExpiresAt"` // unix ms
-}
-
-// Per tenant: a pre_auth_code is spent by the first authorization made with it, so merchants must not share one.
-func preAuthKey(componentAppID, tenant string) Key {
-	return Key{PK: "COMPONENT#" + componentAppID, SK: "PREAUTH#" + tenant}
-}
-
-// PreAuthCode reads a tenant's cached pre_auth_code, or ErrNotFound.
-func (s *Store) PreAuthCode(ctx context.Context, componentAppID, tenant string) (PreAuthCode, error) {
-	var p PreAuthCode
-	if err := s.get(ctx, preAuthKey(componentAppID, tenant), &p); err != nil {
-		return PreAuthCode{}, fmt.Errorf("read pre_auth_code: %w", err)
-	}
-	return p, nil
-}
-
-// PutPreAuthCode caches a tenant's pre_auth_code.
-func (s *Store) PutPreAuthCode(ctx context.Context, componentAppID, tenant string, p PreAuthCode) error {
-	upd := expression.Set(expression.Name("Code"), expression.Value(p.Code)).
-		Set(expression.Name("ExpiresAt"), expression.Value(p.ExpiresAt)).
-		Set(expression.Name("PurgeAt"), expression.Value(p.ExpiresAt/1000+3600))
-	if _, err := s.update(ctx, preAuthKey(componentAppID, tenant), upd, nil, types.ReturnValueNone); err != nil {
-		return fmt.Errorf("store pre_auth_code: %w", err)
-	}
-	return nil
-}
-
-// Used reports whether UseOnce(id) has been recorded (and not yet purged).
-func (s *Store) Used(ctx context.Context, id string) (bool, error) {
-	var item struct {
-		PurgeAt int64 `dynamodbav:"PurgeAt"`
-	}
-	err := s.get(ctx, Key{PK: "ONCE#" + id, SK: "ONCE"}, &item)
-	if errors.Is(err, ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("read single-use marker: %w", err)
-	}
-	// DynamoDB deletes expired items only eventually (DynamoDB Local never): honour the expiry ourselves.
-	return item.PurgeAt > s.now().Unix(), nil
+	return events, nil
 }

@@ -14,30 +14,22 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/wxtpp/platform/shared/table"
 )
 
 // ErrNotFound means the item does not exist.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = table.ErrNotFound
 
 // ErrStale means a conditional write lost: someone stored something newer first. Re-read and use theirs.
 var ErrStale = errors.New("stored credential is newer")
 
 // Key addresses one item of the table.
-type Key struct{ PK, SK string }
-
-func (k Key) av() map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		"PK": &types.AttributeValueMemberS{Value: k.PK},
-		"SK": &types.AttributeValueMemberS{Value: k.SK},
-	}
-}
-
-func (k Key) String() string { return k.PK + "/" + k.SK }
+type Key = table.Key
 
 // ComponentTokenKey is the item holding the component_access_token and its lease.
 func ComponentTokenKey(componentAppID string) Key {
@@ -48,20 +40,20 @@ func ticketKey(componentAppID string) Key {
 	return Key{PK: "COMPONENT#" + componentAppID, SK: "TICKET"}
 }
 
-// Store reads and writes the table.
+// Store reads and writes the credential and account items of the table.
 type Store struct {
-	db    *dynamodb.Client
-	table string
-	now   func() time.Time
+	t *table.Table
+	// Now is the clock of leases and record times; tests move it instead of sleeping.
+	Now func() time.Time
 }
 
-// New returns a Store on table.
-func New(db *dynamodb.Client, table string) *Store {
-	return &Store{db: db, table: table, now: time.Now}
+// New returns a Store on the table name.
+func New(db *dynamodb.Client, name string) *Store {
+	return &Store{t: table.New(db, name), Now: time.Now}
 }
 
-// Table is the table's name.
-func (s *Store) Table() string { return s.table }
+// Table is the table the store is on (for the record families that share it).
+func (s *Store) Table() *table.Table { return s.t }
 
 // Ticket is the latest component_verify_ticket.
 type Ticket struct {
@@ -78,9 +70,9 @@ func (s *Store) PutTicket(ctx context.Context, componentAppID, ticket string, cr
 		Or(expression.Name("CreateTime").LessThan(expression.Value(createTime)))
 	upd := expression.Set(expression.Name("Ticket"), expression.Value(ticket)).
 		Set(expression.Name("CreateTime"), expression.Value(createTime)).
-		Set(expression.Name("StoredAt"), expression.Value(s.now().UnixMilli()))
+		Set(expression.Name("StoredAt"), expression.Value(s.Now().UnixMilli()))
 	_, err := s.update(ctx, key, upd, &cond, types.ReturnValueNone)
-	if isConditionFailed(err) {
+	if table.Refused(err) {
 		return false, nil
 	}
 	if err != nil {
@@ -129,7 +121,7 @@ func (s *Store) Credential(ctx context.Context, key Key) (Credential, error) {
 // LeaseRequest asks for the refresh lease of one credential.
 type LeaseRequest struct {
 	Key       Key
-	Owner     string        // unique per caller
+	Owner     string        // unique per request: "refused, and the holder is me" then means granted
 	For       time.Duration // lease lifetime; a holder that dies is replaced after it
 	DueBefore time.Time     // grant only if the token expires before this (it is due), or is missing
 	// MustExist grants only on an existing item whose Status is "authorized" (authorizers); false lets the
@@ -141,7 +133,7 @@ type LeaseRequest struct {
 // the item as it now is (granted) or as it was (not granted): a caller that is refused finds either a fresh
 // token it can use, or a lease held by someone else to wait for.
 func (s *Store) AcquireLease(ctx context.Context, req LeaseRequest) (Credential, bool, error) {
-	now := s.now()
+	now := s.Now()
 	free := expression.AttributeNotExists(expression.Name("LeaseUntil")).
 		Or(expression.Name("LeaseUntil").LessThan(expression.Value(now.UnixMilli())))
 	due := expression.AttributeNotExists(expression.Name("ExpiresAt")).
@@ -154,20 +146,22 @@ func (s *Store) AcquireLease(ctx context.Context, req LeaseRequest) (Credential,
 		Set(expression.Name("LeaseUntil"), expression.Value(now.Add(req.For).UnixMilli()))
 	out, err := s.update(ctx, req.Key, upd, &cond, types.ReturnValueAllNew)
 	var c Credential
-	if isConditionFailed(err) {
-		if old := conditionFailedItem(err); old != nil {
+	if table.Refused(err) {
+		if old := table.RefusedItem(err); old != nil {
 			if err := attributevalue.UnmarshalMap(old, &c); err != nil {
 				return Credential{}, false, fmt.Errorf("decode credential %s: %w", req.Key, err)
 			}
 		} else if req.MustExist {
 			return Credential{}, false, fmt.Errorf("lease %s: %w", req.Key, ErrNotFound)
 		}
-		return c, false, nil
+		// Refused, and the holder is this very request: our write was applied but its answer was lost, and
+		// the SDK's retry found our own lease. That is a grant (owners are unique per request).
+		return c, c.LeaseOwner == req.Owner && c.LeaseUntil > now.UnixMilli(), nil
 	}
 	if err != nil {
 		return Credential{}, false, fmt.Errorf("lease %s: %w", req.Key, err)
 	}
-	if err := attributevalue.UnmarshalMap(out.Attributes, &c); err != nil {
+	if err := attributevalue.UnmarshalMap(out, &c); err != nil {
 		return Credential{}, false, fmt.Errorf("decode credential %s: %w", req.Key, err)
 	}
 	return c, true, nil
@@ -178,7 +172,7 @@ func (s *Store) ReleaseLease(ctx context.Context, key Key, owner string) error {
 	cond := expression.Name("LeaseOwner").Equal(expression.Value(owner))
 	upd := expression.Remove(expression.Name("LeaseOwner")).Remove(expression.Name("LeaseUntil"))
 	_, err := s.update(ctx, key, upd, &cond, types.ReturnValueNone)
-	if err != nil && !isConditionFailed(err) {
+	if err != nil && !table.Refused(err) {
 		return fmt.Errorf("release lease %s: %w", key, err)
 	}
 	return nil
@@ -206,7 +200,7 @@ func (s *Store) CommitToken(ctx context.Context, c Commit) (Credential, error) {
 	cond := newer
 	upd := expression.Set(expression.Name("AccessToken"), expression.Value(c.AccessToken)).
 		Set(expression.Name("ExpiresAt"), expression.Value(c.ExpiresAt.UnixMilli())).
-		Set(expression.Name("UpdatedAt"), expression.Value(s.now().UnixMilli())).
+		Set(expression.Name("UpdatedAt"), expression.Value(s.Now().UnixMilli())).
 		Add(expression.Name("Version"), expression.Value(1))
 	if c.UsedRefreshToken != "" {
 		cond = cond.And(expression.Name("RefreshToken").Equal(expression.Value(c.UsedRefreshToken)))
@@ -220,7 +214,7 @@ func (s *Store) CommitToken(ctx context.Context, c Commit) (Credential, error) {
 	// decide what is newest, and once a fresh token is stored nobody can take a lease for it anyway.
 	upd = upd.Remove(expression.Name("LeaseOwner")).Remove(expression.Name("LeaseUntil"))
 	out, err := s.update(ctx, c.Key, upd, &cond, types.ReturnValueAllNew)
-	if isConditionFailed(err) {
+	if table.Refused(err) {
 		_ = s.ReleaseLease(ctx, c.Key, c.Owner)
 		return Credential{}, fmt.Errorf("commit token %s: %w", c.Key, ErrStale)
 	}
@@ -228,7 +222,7 @@ func (s *Store) CommitToken(ctx context.Context, c Commit) (Credential, error) {
 		return Credential{}, fmt.Errorf("commit token %s: %w", c.Key, err)
 	}
 	var cr Credential
-	if err := attributevalue.UnmarshalMap(out.Attributes, &cr); err != nil {
+	if err := attributevalue.UnmarshalMap(out, &cr); err != nil {
 		return Credential{}, fmt.Errorf("decode credential %s: %w", c.Key, err)
 	}
 	return cr, nil
@@ -242,10 +236,10 @@ func (s *Store) Invalidate(ctx context.Context, key Key, token string) (bool, er
 	// without a DueShard the item is not indexed and DueAt means nothing.
 	upd := expression.Set(expression.Name("ExpiresAt"), expression.Value(0)).
 		Set(expression.Name("DueAt"), expression.Value(0)).
-		Set(expression.Name("UpdatedAt"), expression.Value(s.now().UnixMilli())).
+		Set(expression.Name("UpdatedAt"), expression.Value(s.Now().UnixMilli())).
 		Add(expression.Name("Version"), expression.Value(1))
 	_, err := s.update(ctx, key, upd, &cond, types.ReturnValueNone)
-	if isConditionFailed(err) {
+	if table.Refused(err) {
 		return false, nil
 	}
 	if err != nil {
@@ -254,53 +248,10 @@ func (s *Store) Invalidate(ctx context.Context, key Key, token string) (bool, er
 	return true, nil
 }
 
-func (s *Store) get(ctx context.Context, key Key, out any) error {
-	resp, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(s.table),
-		Key:            key.av(),
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return err
-	}
-	if resp.Item == nil {
-		return ErrNotFound
-	}
-	return attributevalue.UnmarshalMap(resp.Item, out)
-}
+func (s *Store) get(ctx context.Context, key Key, out any) error { return s.t.Get(ctx, key, out) }
 
-func (s *Store) update(ctx context.Context, key Key, upd expression.UpdateBuilder, cond *expression.ConditionBuilder, rv types.ReturnValue) (*dynamodb.UpdateItemOutput, error) {
-	b := expression.NewBuilder().WithUpdate(upd)
-	if cond != nil {
-		b = b.WithCondition(*cond)
-	}
-	expr, err := b.Build()
-	if err != nil {
-		return nil, fmt.Errorf("build expression: %w", err)
-	}
-	return s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                           aws.String(s.table),
-		Key:                                 key.av(),
-		UpdateExpression:                    expr.Update(),
-		ConditionExpression:                 expr.Condition(),
-		ExpressionAttributeNames:            expr.Names(),
-		ExpressionAttributeValues:           expr.Values(),
-		ReturnValues:                        rv,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-}
-
-func isConditionFailed(err error) bool {
-	var cf *types.ConditionalCheckFailedException
-	return errors.As(err, &cf)
-}
-
-func conditionFailedItem(err error) map[string]types.AttributeValue {
-	var cf *types.ConditionalCheckFailedException
-	if errors.As(err, &cf) {
-		return cf.Item
-	}
-	return nil
+func (s *Store) update(ctx context.Context, key Key, upd expression.UpdateBuilder, cond *expression.ConditionBuilder, rv types.ReturnValue) (map[string]types.AttributeValue, error) {
+	return s.t.Update(ctx, key, upd, cond, rv)
 }
 
 // Authorizer statuses.

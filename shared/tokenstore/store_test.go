@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -69,10 +70,12 @@ func TestTicketConcurrentPushesKeepTheNewest(t *testing.T) {
 
 func TestLeaseIsExclusiveUntilItExpires(t *testing.T) {
 	s := newStore(t)
+	now := time.Now()
+	s.Now = func() time.Time { return now } // the lease's clock: moved below instead of slept on
 	ctx := context.Background()
 	key := tokenstore.ComponentTokenKey("wxc")
-	req := func(owner string, lease time.Duration) tokenstore.LeaseRequest {
-		return tokenstore.LeaseRequest{Key: key, Owner: owner, For: lease, DueBefore: time.Now().Add(time.Minute)}
+	req := func(owner string) tokenstore.LeaseRequest {
+		return tokenstore.LeaseRequest{Key: key, Owner: owner, For: time.Minute, DueBefore: now.Add(time.Minute)}
 	}
 	var granted atomic.Int32
 	var wg sync.WaitGroup
@@ -80,7 +83,7 @@ func TestLeaseIsExclusiveUntilItExpires(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, ok, err := s.AcquireLease(ctx, req(fmt.Sprintf("o%d", i), 300*time.Millisecond))
+			_, ok, err := s.AcquireLease(ctx, req(fmt.Sprintf("o%d", i)))
 			if err != nil {
 				t.Error(err)
 			}
@@ -93,7 +96,8 @@ func TestLeaseIsExclusiveUntilItExpires(t *testing.T) {
 	if granted.Load() != 1 {
 		t.Fatalf("%d callers got the lease, want exactly 1", granted.Load())
 	}
-	cur, ok, err := s.AcquireLease(ctx, req("late", time.Second))
+	now = now.Add(59 * time.Second)
+	cur, ok, err := s.AcquireLease(ctx, req("late"))
 	if err != nil || ok {
 		t.Fatalf("lease taken while held: ok=%v err=%v", ok, err)
 	}
@@ -101,9 +105,28 @@ func TestLeaseIsExclusiveUntilItExpires(t *testing.T) {
 		t.Fatalf("refused caller should see the holder, got %q", cur.LeaseOwner)
 	}
 	// The holder "dies": once the lease expires someone else takes over.
-	time.Sleep(400 * time.Millisecond)
-	if _, ok, err := s.AcquireLease(ctx, req("successor", time.Second)); err != nil || !ok {
+	now = now.Add(2 * time.Second)
+	if _, ok, err := s.AcquireLease(ctx, req("successor")); err != nil || !ok {
 		t.Fatalf("expired lease not taken over: ok=%v err=%v", ok, err)
+	}
+}
+
+// Issue 7, item 5: the lease write was applied but its answer lost; the SDK's retry is refused by our own
+// lease. "Refused, and the holder is me" is a grant; another holder's lease is still a refusal.
+func TestLostAnswerToTheLeaseWriteIsAGrant(t *testing.T) {
+	db, faults := testenv.DynamoDBWithFaults(t)
+	s := tokenstore.New(db, testenv.Table(t, db))
+	ctx := context.Background()
+	key := tokenstore.ComponentTokenKey("wxc")
+	faults.LoseAnswers(1, func(op string, body []byte) bool {
+		return op == "UpdateItem" && strings.Contains(string(body), "LeaseOwner")
+	})
+	_, ok, err := s.AcquireLease(ctx, tokenstore.LeaseRequest{Key: key, Owner: "req-1", For: time.Minute, DueBefore: time.Now().Add(time.Minute)})
+	if err != nil || !ok || faults.Lost() != 1 {
+		t.Fatalf("lease with a lost answer: granted %v, err %v, answers lost %d", ok, err, faults.Lost())
+	}
+	if _, ok, _ := s.AcquireLease(ctx, tokenstore.LeaseRequest{Key: key, Owner: "req-2", For: time.Minute, DueBefore: time.Now().Add(time.Minute)}); ok {
+		t.Fatal("a second request got the lease too")
 	}
 }
 
@@ -200,5 +223,43 @@ func TestReleaseLeaseOnlyByOwner(t *testing.T) {
 	req.Owner = "b"
 	if _, ok, _ := s.AcquireLease(ctx, req); !ok {
 		t.Fatal("released lease not available")
+	}
+}
+
+// Issue 7, item 4: a late, older `unauthorized` push must not move RevokedAt backwards; otherwise an
+// authorization older than the newest revocation would pass and revive the account.
+func TestLateOlderRevocationDoesNotLowerRevokedAtAndRevive(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	t0 := time.Now().Truncate(time.Second)
+	put := func(at time.Time, code string) error {
+		_, err := s.PutAuthorization(ctx, tokenstore.Authorization{AppID: "wxapp", RefreshToken: "rt-" + code, AuthCode: code,
+			AccessToken: "at-" + code, ExpiresAt: time.Now().Add(2 * time.Hour), At: at})
+		return err
+	}
+	if err := put(t0, "c0"); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := s.Revoke(ctx, "wxapp", t0.Add(20*time.Second)); err != nil || !changed {
+		t.Fatalf("revocation: changed %v, %v", changed, err)
+	}
+	// WeChat's retry of an older revocation arrives late.
+	if changed, err := s.Revoke(ctx, "wxapp", t0.Add(10*time.Second)); err != nil || changed {
+		t.Fatalf("older revocation: changed %v, %v (want no change)", changed, err)
+	}
+	a, _ := s.Authorizer(ctx, "wxapp")
+	if a.RevokedAt != t0.Add(20*time.Second).UnixMilli() {
+		t.Fatalf("RevokedAt moved backwards: %d", a.RevokedAt)
+	}
+	// An authorization older than the newest revocation stays dead.
+	if err := put(t0.Add(15*time.Second), "c1"); !errors.Is(err, tokenstore.ErrStale) {
+		t.Fatalf("authorization older than the newest revocation: want ErrStale, got %v", err)
+	}
+	if a, _ := s.Authorizer(ctx, "wxapp"); a.Status != tokenstore.StatusRevoked || a.RefreshToken != "" {
+		t.Fatalf("revived: status %s", a.Status)
+	}
+	// A newer one is a genuine re-authorization.
+	if err := put(t0.Add(30*time.Second), "c2"); err != nil {
+		t.Fatal(err)
 	}
 }

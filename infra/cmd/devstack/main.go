@@ -49,7 +49,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	stack.PrintURLs(os.Stdout)
+	if err := stack.PrintURLs(os.Stdout); err != nil {
+		stack.Close()
+		return err
+	}
 	<-ctx.Done()
 	fmt.Println("\ndevstack: stopping…")
 	return stack.Close()

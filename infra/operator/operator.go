@@ -1,0 +1,371 @@
+// Package operator is the service provider's command line (infra/cmd/wxtpp): tenants and the signed links
+// that let a tenant's merchant authorize an account.
+//
+// It reads the variables the functions read (TABLE_NAME, QUEUE_URL, AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB,
+// AWS_ENDPOINT_URL_SQS, PUBLIC_BASE_URL, and LINK_SIGNING_KEY or SECRETS_PARAMETER_PREFIX for the link
+// signing key), with flags to override each, and the standard AWS credential chain. Every command takes
+// --json for machine-readable output.
+package operator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/wxtpp/platform/shared/authlink"
+	"github.com/wxtpp/platform/shared/config"
+	"github.com/wxtpp/platform/shared/platform"
+	"github.com/wxtpp/platform/shared/table"
+	"github.com/wxtpp/platform/shared/tenants"
+)
+
+// Usage is the CLI's help text.
+const Usage = `wxtpp: operate the WeChat third-party platform
+
+Commands:
+  tenant set T [--name N]     create tenant T, or update its name
+  tenant show T               show tenant T
+  auth-link --tenant T [--ttl 7d] [--auth-type 1|2|3] [--biz-appid wx...] [--return-url URL]
+                              print a signed authorization link for tenant T (its last line)
+
+Every command takes:
+  --json                      machine-readable output
+  --table NAME                the platform's table             (TABLE_NAME)
+  --queue-url URL             the jobs queue                   (QUEUE_URL)
+  --region REGION             AWS region                       (AWS_REGION)
+  --dynamodb-endpoint URL     DynamoDB endpoint                (AWS_ENDPOINT_URL_DYNAMODB)
+  --sqs-endpoint URL          SQS endpoint                     (AWS_ENDPOINT_URL_SQS)
+  --base-url URL              the platform's public base URL   (PUBLIC_BASE_URL)
+  --secrets-prefix PATH       SSM path of the secrets          (SECRETS_PARAMETER_PREFIX; else LINK_SIGNING_KEY)
+AWS credentials come from the standard chain (environment, profile, SSO, instance role).
+`
+
+// Exit codes.
+const (
+	ExitOK    = 0
+	ExitError = 1 // the command failed
+	ExitUsage = 2 // the command line is wrong
+)
+
+// CLI is one invocation's environment.
+type CLI struct {
+	Getenv func(string) string
+	Stdout io.Writer
+	Stderr io.Writer
+	Now    func() time.Time
+}
+
+// settings are the common flags, defaulted from the environment.
+type settings struct {
+	json                        bool
+	table, queueURL, region     string
+	dynamoEndpoint, sqsEndpoint string
+	baseURL, secretsPrefix      string
+	getenv                      func(string) string
+}
+
+func (c *CLI) flags(name string) (*flag.FlagSet, *settings) {
+	s := &settings{getenv: c.Getenv}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported once, by Run
+	fs.BoolVar(&s.json, "json", false, "")
+	fs.StringVar(&s.table, "table", c.Getenv("TABLE_NAME"), "")
+	fs.StringVar(&s.queueURL, "queue-url", c.Getenv("QUEUE_URL"), "")
+	fs.StringVar(&s.region, "region", c.Getenv("AWS_REGION"), "")
+	fs.StringVar(&s.dynamoEndpoint, "dynamodb-endpoint", c.Getenv("AWS_ENDPOINT_URL_DYNAMODB"), "")
+	fs.StringVar(&s.sqsEndpoint, "sqs-endpoint", c.Getenv("AWS_ENDPOINT_URL_SQS"), "")
+	fs.StringVar(&s.baseURL, "base-url", c.Getenv("PUBLIC_BASE_URL"), "")
+	fs.StringVar(&s.secretsPrefix, "secrets-prefix", c.Getenv("SECRETS_PARAMETER_PREFIX"), "")
+	return fs, s
+}
+
+// parse parses flags that may come before, between or after positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// usageError is a wrong command line: exit 2 with the message and a pointer to the help.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+// Run runs one command line (without the program name) and returns the exit code.
+func (c *CLI) Run(ctx context.Context, args []string) int {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	err := c.run(ctx, args)
+	var ue usageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(c.Stdout, Usage)
+		return ExitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(c.Stderr, "wxtpp: %s\nRun `wxtpp help` for the commands.\n", ue.msg)
+		return ExitUsage
+	default:
+		fmt.Fprintf(c.Stderr, "wxtpp: %v\n", err)
+		return ExitError
+	}
+}
+
+func (c *CLI) run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return usagef("no command given")
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "help", "-h", "--help":
+		return flag.ErrHelp
+	case "tenant":
+		if len(rest) == 0 {
+			return usagef("tenant: want `tenant set T` or `tenant show T`")
+		}
+		switch rest[0] {
+		case "set":
+			return c.tenantSet(ctx, rest[1:])
+		case "show":
+			return c.tenantShow(ctx, rest[1:])
+		}
+		return usagef("tenant %s: unknown subcommand (set, show)", rest[0])
+	case "auth-link":
+		return c.authLink(ctx, rest)
+	}
+	return usagef("unknown command %q", args[0])
+}
+
+// tenants opens the tenant records.
+func (s *settings) tenants(ctx context.Context) (*tenants.Store, error) {
+	if s.table == "" {
+		return nil, usagef("the platform's table is not known: set TABLE_NAME or pass --table")
+	}
+	cfg, err := s.aws(ctx)
+	if err != nil {
+		return nil, err
+	}
+	db := platform.NewDynamoDB(cfg)
+	if s.dynamoEndpoint != "" && s.dynamoEndpoint != s.getenv("AWS_ENDPOINT_URL_DYNAMODB") {
+		db = dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+			o.BaseEndpoint = aws.String(s.dynamoEndpoint)
+			o.DisableValidateResponseChecksum = true
+		})
+	}
+	return tenants.New(table.New(db, s.table)), nil
+}
+
+// inTable names the table in an error from it: the operator may be pointed at the wrong one.
+func (s *settings) inTable(err error) error { return fmt.Errorf("%w (table %s)", err, s.table) }
+
+func (s *settings) aws(ctx context.Context) (aws.Config, error) {
+	var opts []func(*awsconfig.LoadOptions) error
+	if s.region != "" {
+		opts = append(opts, awsconfig.WithRegion(s.region))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("AWS configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+// print writes v as JSON with --json, else text.
+func (c *CLI) print(s *settings, v any, text string) error {
+	if s.json {
+		enc := json.NewEncoder(c.Stdout)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	_, err := io.WriteString(c.Stdout, text)
+	return err
+}
+
+func (c *CLI) tenantSet(ctx context.Context, args []string) error {
+	fs, s := c.flags("tenant set")
+	var name optional
+	fs.Var(&name, "name", "")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return usagef("tenant set: %v", err)
+	}
+	if len(pos) != 1 {
+		return usagef("tenant set: want exactly one tenant id, got %d", len(pos))
+	}
+	if !tenants.ValidID(pos[0]) {
+		return usagef("tenant set: %q is not a tenant id (1 to 64 letters, digits, _ . or -)", pos[0])
+	}
+	store, err := s.tenants(ctx)
+	if err != nil {
+		return err
+	}
+	t, created, err := store.Set(ctx, pos[0], name.ptr())
+	if err != nil {
+		return s.inTable(err)
+	}
+	verb := "updated"
+	if created {
+		verb = "created"
+	}
+	return c.print(s, struct {
+		tenants.Tenant
+		Created bool `json:"created"`
+	}{t, created}, fmt.Sprintf("tenant %s %s\n%s", t.ID, verb, describe(t)))
+}
+
+func (c *CLI) tenantShow(ctx context.Context, args []string) error {
+	fs, s := c.flags("tenant show")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return usagef("tenant show: %v", err)
+	}
+	if len(pos) != 1 {
+		return usagef("tenant show: want exactly one tenant id, got %d", len(pos))
+	}
+	store, err := s.tenants(ctx)
+	if err != nil {
+		return err
+	}
+	t, err := store.Get(ctx, pos[0])
+	if err != nil {
+		return s.inTable(err)
+	}
+	return c.print(s, t, describe(t))
+}
+
+func describe(t tenants.Tenant) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "  id:       %s\n", t.ID)
+	if t.Name != "" {
+		fmt.Fprintf(&b, "  name:     %s\n", t.Name)
+	}
+	fmt.Fprintf(&b, "  created:  %s\n", time.UnixMilli(t.CreatedAt).UTC().Format(time.RFC3339))
+	fmt.Fprintf(&b, "  updated:  %s\n", time.UnixMilli(t.UpdatedAt).UTC().Format(time.RFC3339))
+	return b.String()
+}
+
+func (c *CLI) authLink(ctx context.Context, args []string) error {
+	fs, s := c.flags("auth-link")
+	tenant := fs.String("tenant", "", "")
+	ttl := fs.String("ttl", "7d", "")
+	authType := fs.String("auth-type", "", "")
+	biz := fs.String("biz-appid", "", "")
+	returnURL := fs.String("return-url", "", "")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return usagef("auth-link: %v", err)
+	}
+	if len(pos) != 0 {
+		return usagef("auth-link: unexpected argument %q (the tenant goes in --tenant)", pos[0])
+	}
+	if *tenant == "" {
+		return usagef("auth-link: --tenant is required")
+	}
+	life, err := authlink.ParseTTL(*ttl)
+	if err != nil {
+		return usagef("auth-link: %v", err)
+	}
+	link := authlink.Link{Tenant: *tenant, Expires: c.Now().Add(life).Truncate(time.Second), AuthType: *authType,
+		BizAppID: *biz, ReturnURL: *returnURL}
+	if err := link.Validate(); err != nil {
+		return usagef("auth-link: %v", err)
+	}
+	if s.baseURL == "" {
+		return usagef("auth-link: the platform's public URL is not known: set PUBLIC_BASE_URL or pass --base-url")
+	}
+	store, err := s.tenants(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := store.Get(ctx, *tenant); err != nil {
+		if errors.Is(err, tenants.ErrNotFound) {
+			return fmt.Errorf("auth-link: tenant %s does not exist; create it first with `wxtpp tenant set %s`", *tenant, *tenant)
+		}
+		return s.inTable(err)
+	}
+	key, err := s.linkKey(ctx)
+	if err != nil {
+		return err
+	}
+	u, err := link.URL([]byte(key), s.baseURL)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Tenant    string `json:"tenant"`
+		ExpiresAt string `json:"expires_at"`
+		AuthType  string `json:"auth_type,omitempty"`
+		BizAppID  string `json:"biz_appid,omitempty"`
+		ReturnURL string `json:"return_url,omitempty"`
+		Link      string `json:"link"`
+	}{link.Tenant, link.Expires.UTC().Format(time.RFC3339), link.AuthType, link.BizAppID, link.ReturnURL, u}
+	text := fmt.Sprintf("Authorization link for tenant %s, valid until %s:\n%s\n", link.Tenant, out.ExpiresAt, u)
+	return c.print(s, out, text)
+}
+
+// linkKey reads the link signing key: LINK_SIGNING_KEY, or link_signing_key under the SSM prefix.
+func (s *settings) linkKey(ctx context.Context) (string, error) {
+	getenv := func(name string) string {
+		if name == "SECRETS_PARAMETER_PREFIX" {
+			return s.secretsPrefix
+		}
+		return s.getenv(name)
+	}
+	var fetch config.ParameterFetcher
+	if s.secretsPrefix != "" {
+		cfg, err := s.aws(ctx)
+		if err != nil {
+			return "", err
+		}
+		fetch = config.SSMFetcher{Client: ssm.NewFromConfig(cfg)}
+	}
+	key, err := config.Secret(ctx, getenv, fetch, "link_signing_key")
+	if err != nil {
+		return "", fmt.Errorf("the link signing key: %w", err)
+	}
+	if len(key) < authlink.MinKey {
+		return "", fmt.Errorf("the link signing key is shorter than %d bytes", authlink.MinKey)
+	}
+	return key, nil
+}
+
+// optional is a string flag that knows whether it was given.
+type optional struct {
+	v   string
+	set bool
+}
+
+func (o *optional) String() string { return o.v }
+func (o *optional) Set(v string) error {
+	o.v, o.set = v, true
+	return nil
+}
+func (o *optional) ptr() *string {
+	if !o.set {
+		return nil
+	}
+	return &o.v
+}
