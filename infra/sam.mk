@@ -12,7 +12,7 @@ SAM_GO_BUILD = GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -trimpath -tags la
 # Keep this file from changing the including Makefile's default goal.
 _sam_mk_default_goal := $(.DEFAULT_GOAL)
 
-.PHONY: build-TicketFunction build-AuthRedirectFunction build-RefreshFunction sam-artifacts-dir
+.PHONY: build-TicketFunction build-AuthRedirectFunction build-RefreshFunction build-MessageFunction build-JobsFunction sam-artifacts-dir
 
 # Without ARTIFACTS_DIR the binary would land at /bootstrap; fail loudly instead.
 sam-artifacts-dir:
@@ -26,5 +26,11 @@ build-AuthRedirectFunction: sam-artifacts-dir
 
 build-RefreshFunction: sam-artifacts-dir
 	$(SAM_GO_BUILD) ./functions/refresh
+
+build-MessageFunction: sam-artifacts-dir
+	$(SAM_GO_BUILD) ./functions/message
+
+build-JobsFunction: sam-artifacts-dir
+	$(SAM_GO_BUILD) ./functions/jobs
 
 .DEFAULT_GOAL := $(_sam_mk_default_goal)

@@ -20,11 +20,13 @@ func main() {
 		slog.Error("ticket: start-up failed", "error", err.Error())
 		os.Exit(1)
 	}
+	authz := authorization.New(p.Store, p.Component, p.WeChat)
+	authz.Queue, authz.RetryBase = p.Queue, p.Config.RetryBase // pushes that cannot finish now finish as jobs
 	h := &authevents.Handler{
 		Crypter:        p.Crypter,
 		Store:          p.Store,
 		Component:      p.Component,
-		Authorizations: authorization.New(p.Store, p.Component, p.WeChat),
+		Authorizations: authz,
 		Logger:         p.Logger,
 	}
 	lambda.Start(h.Handle)

@@ -33,6 +33,7 @@ import (
 	"github.com/wxtpp/platform/infra/localrun"
 	"github.com/wxtpp/platform/infra/sandbox"
 	"github.com/wxtpp/platform/shared/authlink"
+	"github.com/wxtpp/platform/shared/jobs"
 	"github.com/wxtpp/platform/shared/platform"
 	"github.com/wxtpp/platform/shared/table"
 	"github.com/wxtpp/platform/shared/tenants"
@@ -49,6 +50,8 @@ var Functions = []struct {
 	{"ticket", []localrun.Route{{Method: "POST", Path: "/wechat/component/events"}}, 10 * time.Second},
 	{"authredirect", []localrun.Route{{Method: "GET", Path: "/auth/start"}, {Method: "GET", Path: "/auth/callback"}}, 20 * time.Second},
 	{"refresh", nil, 240 * time.Second}, // invoked on a schedule, like EventBridge does (RefreshInterval)
+	{"message", []localrun.Route{{Method: "POST", Path: "/wechat/{appid}/callback"}}, 10 * time.Second},
+	{"jobs", nil, 60 * time.Second}, // fed batches from the jobs queue, like Lambda's SQS event source
 }
 
 // Options configure the stack. OptionsFromEnv fills them the way `make dev` does.
@@ -64,6 +67,7 @@ type Options struct {
 	APIBase, MPBase                        string        // WeChat to talk to; empty = start the bundled sandbox
 	TicketInterval                         time.Duration // sandbox ticket pushes (WeChat: 10 min)
 	RefreshInterval                        time.Duration // scheduled refresh runs (template: 5 min); 0 = none
+	RetryBase                              time.Duration // first retry delay of failed jobs (RETRY_BASE_DELAY); 0 = the functions' default
 	Table, Queue                           string
 	Instances                              int // processes per function
 	LogLevel                               string
@@ -114,6 +118,13 @@ func OptionsFromEnv(getenv func(string) string) (Options, error) {
 		}
 		o.TicketInterval = d
 	}
+	if v := getenv("RETRY_BASE_DELAY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return Options{}, fmt.Errorf("RETRY_BASE_DELAY %q is not a positive duration", v)
+		}
+		o.RetryBase = d
+	}
 	if v := getenv("DEV_REFRESH_INTERVAL"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
@@ -155,6 +166,7 @@ type Stack struct {
 	URL        string // the API: what API Gateway would be
 	SandboxURL string // "" when talking to an external WeChat
 	QueueURL   string
+	DLQURL     string
 	Runner     *localrun.Runner
 	Sandbox    *sandbox.Sandbox
 	Store      *tokenstore.Store
@@ -164,8 +176,10 @@ type Stack struct {
 	db     *dynamodb.Client
 	server *http.Server
 	fresh  freshconn.Tracker
-	stop   chan struct{}
-	wg     sync.WaitGroup
+
+	stopSources context.CancelFunc // the SQS event source
+	stop        chan struct{}
+	wg          sync.WaitGroup
 }
 
 // Start builds nothing: it expects the binaries in opts.BinDir (see Build). It creates the table and queues,
@@ -196,11 +210,13 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	s.Store = tokenstore.New(db, opts.Table)
 	s.Tenants = tenants.New(s.Store.Table())
 	s.db = db
-	if s.QueueURL, err = createQueues(ctx, sqs.NewFromConfig(opts.AWS), opts.Queue); err != nil {
+	sqsClient := sqs.NewFromConfig(opts.AWS)
+	var queueARN string
+	if s.QueueURL, s.DLQURL, queueARN, err = createQueues(ctx, sqsClient, opts.Queue); err != nil {
 		return nil, err
 	}
 	// The tenant the printed link is for, created as an operator would (wxtpp tenant set demo).
-	if _, _, err := s.Tenants.Set(ctx, DemoTenant, &demoName); err != nil {
+	if _, err := s.Tenants.Set(ctx, DemoTenant, tenants.Changes{Name: &demoName}); err != nil {
 		return nil, err
 	}
 
@@ -216,7 +232,8 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		sb, err := sandbox.New(sandbox.Config{
 			ComponentAppID: opts.ComponentAppID, ComponentSecret: opts.ComponentSecret,
 			Token: opts.Token, EncodingAESKey: opts.EncodingAESKey,
-			PushURL: s.URL + "/wechat/component/events",
+			PushURL:    s.URL + "/wechat/component/events",
+			MessageURL: s.URL + "/wechat/$APPID$/callback",
 			// WeChat's 授权发起页域名 check: its login page must be reached by a click on a page of this host
 			// (our /auth/start), and redirect_uri must be under it.
 			AuthDomain: authDomain,
@@ -244,6 +261,8 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	env := []string{
 		"TABLE_NAME=" + opts.Table,
 		"QUEUE_URL=" + s.QueueURL,
+		"DLQ_URL=" + s.DLQURL,
+		"WEBHOOK_ALLOW_LOCAL=1", // merchants' webhooks in the local stack are on this machine
 		"PUBLIC_BASE_URL=" + s.URL,
 		"WECHAT_COMPONENT_APPID=" + opts.ComponentAppID,
 		"WECHAT_COMPONENT_SECRET=" + opts.ComponentSecret,
@@ -257,6 +276,9 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		"LOG_LEVEL=" + opts.LogLevel,
 		"SECRETS_PARAMETER_PREFIX=", // secrets come from the environment locally
 	}
+	if opts.RetryBase > 0 {
+		env = append(env, "RETRY_BASE_DELAY="+opts.RetryBase.String())
+	}
 	fns := make([]localrun.Function, 0, len(Functions))
 	for _, f := range Functions {
 		fns = append(fns, localrun.Function{
@@ -268,6 +290,13 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		apiLn.Close()
 		return nil, fmt.Errorf("start the functions: %w", err)
 	}
+
+	// The jobs function gets the queue's batches as Lambda's event source mapping would deliver them.
+	src := &localrun.SQSSource{Runner: s.Runner, Function: "jobs", SQS: sqsClient, QueueURL: s.QueueURL, QueueARN: queueARN,
+		Region: opts.Region, VisibilityTimeout: 2 * time.Minute, Logs: opts.Logs}
+	srcCtx, srcStop := context.WithCancel(context.Background())
+	s.stopSources = srcStop
+	s.wg.Go(func() { src.Run(srcCtx) })
 
 	mux := http.NewServeMux()
 	mux.Handle("/", s.Runner)
@@ -347,6 +376,9 @@ func (s *Stack) Close() error {
 		close(s.stop)
 	}
 	var errs []error
+	if s.stopSources != nil {
+		s.stopSources()
+	}
 	if s.server != nil {
 		s.fresh.CloseAll()
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -376,6 +408,8 @@ func (s *Stack) CLIEnv() []string {
 	return []string{
 		"TABLE_NAME=" + s.opts.Table,
 		"QUEUE_URL=" + s.QueueURL,
+		"DLQ_URL=" + s.DLQURL,
+		"WEBHOOK_ALLOW_LOCAL=1", // merchants' webhooks in the local stack are on this machine
 		"AWS_REGION=" + s.opts.Region,
 		"AWS_ENDPOINT_URL_DYNAMODB=" + s.opts.DynamoDBEndpoint,
 		"AWS_ENDPOINT_URL_SQS=" + s.opts.SQSEndpoint,
@@ -384,6 +418,7 @@ func (s *Stack) CLIEnv() []string {
 		"AWS_EC2_METADATA_DISABLED=true",
 		"PUBLIC_BASE_URL=" + s.URL,
 		"LINK_SIGNING_KEY=" + s.opts.LinkSigningKey,
+		"WEBHOOK_ALLOW_LOCAL=1",
 	}
 }
 
@@ -401,6 +436,7 @@ func (s *Stack) PrintURLs(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "URLs to give WeChat (Open Platform console, 开发资料):\n")
 	fmt.Fprintf(w, "  授权事件接收URL             %s/wechat/component/events\n", s.URL)
+	fmt.Fprintf(w, "  消息与事件接收URL           %s/wechat/$APPID$/callback\n", s.URL)
 	if u, err := url.Parse(s.URL); err == nil {
 		fmt.Fprintf(w, "  授权发起页域名              %s\n", u.Hostname())
 	}
@@ -424,18 +460,27 @@ func Build(ctx context.Context, repoRoot, binDir string) error {
 	return nil
 }
 
-func createQueues(ctx context.Context, client *sqs.Client, name string) (string, error) {
+// createQueues creates the jobs queue and its dead-letter queue as template.yaml does, and returns their URLs
+// and the queue's ARN.
+func createQueues(ctx context.Context, client *sqs.Client, name string) (queueURL, dlqURL, queueARN string, err error) {
 	dlq, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "-dlq")})
 	if err != nil {
-		return "", fmt.Errorf("create queue %s-dlq: %w", name, err)
+		return "", "", "", fmt.Errorf("create queue %s-dlq: %w", name, err)
 	}
-	attrs, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl: dlq.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
-	})
+	arn := func(url *string) (string, error) {
+		attrs, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+			QueueUrl: url, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
+		})
+		if err != nil {
+			return "", fmt.Errorf("read queue arn: %w", err)
+		}
+		return attrs.Attributes["QueueArn"], nil
+	}
+	dlqARN, err := arn(dlq.QueueUrl)
 	if err != nil {
-		return "", fmt.Errorf("read DLQ arn: %w", err)
+		return "", "", "", err
 	}
-	redrive := fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"5"}`, attrs.Attributes["QueueArn"])
+	redrive := fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"%d"}`, dlqARN, jobs.MaxReceives)
 	q, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{
 		QueueName: aws.String(name),
 		Attributes: map[string]string{
@@ -444,9 +489,13 @@ func createQueues(ctx context.Context, client *sqs.Client, name string) (string,
 		},
 	})
 	if err != nil {
-		return "", fmt.Errorf("create queue %s: %w", name, err)
+		return "", "", "", fmt.Errorf("create queue %s: %w", name, err)
 	}
-	return aws.ToString(q.QueueUrl), nil
+	queueARN, err = arn(q.QueueUrl)
+	if err != nil {
+		return "", "", "", err
+	}
+	return aws.ToString(q.QueueUrl), aws.ToString(dlq.QueueUrl), queueARN, nil
 }
 
 // RandomEncodingAESKey returns a fresh 43-character EncodingAESKey (alphanumeric, as WeChat generates them).

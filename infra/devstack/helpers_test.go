@@ -16,7 +16,7 @@ import (
 // startStack starts the stack as TestStackComesUpLikeMakeDev does: built binaries, options from an empty
 // environment, any free port.
 // Its logs may be read once the stack is closed.
-func startStack(t *testing.T) (*devstack.Stack, devstack.Options, *testenv.LogBuffer) {
+func startStack(t testing.TB) (*devstack.Stack, devstack.Options, *testenv.LogBuffer) {
 	t.Helper()
 	testenv.DynamoDB(t) // skip or fail clearly without the emulators
 	testenv.SQS(t)
@@ -30,9 +30,13 @@ func startStack(t *testing.T) (*devstack.Stack, devstack.Options, *testenv.LogBu
 		t.Fatal(err)
 	}
 	opts.Port = 0
+	if benchInstances > 0 {
+		opts.Instances = benchInstances
+	}
 	opts.BinDir = bin
 	opts.Table = fmt.Sprintf("devstack-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano())
 	opts.AWS = testenv.AWSConfig(t)
+	opts.RetryBase = time.Second // failed jobs come back within the test
 	opts.DynamoDBEndpoint, opts.SQSEndpoint = os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"), os.Getenv("AWS_ENDPOINT_URL_SQS")
 	logs := &testenv.LogBuffer{}
 	opts.Logs = logs

@@ -25,16 +25,21 @@ import (
 	"github.com/wxtpp/platform/shared/authlink"
 	"github.com/wxtpp/platform/shared/config"
 	"github.com/wxtpp/platform/shared/platform"
+	"github.com/wxtpp/platform/shared/relay"
 	"github.com/wxtpp/platform/shared/table"
 	"github.com/wxtpp/platform/shared/tenants"
+	"github.com/wxtpp/platform/shared/tokenstore"
 )
 
 // Usage is the CLI's help text.
 const Usage = `wxtpp: operate the WeChat third-party platform
 
 Commands:
-  tenant set T [--name N]     create tenant T, or update its name
-  tenant show T               show tenant T
+  tenant set T [--name N] [--webhook URL]
+                              create tenant T, or update it; a webhook gets the tenant a signing secret,
+                              printed once (--webhook "" removes the webhook)
+  tenant show T               show tenant T (never its secret)
+  authorizers [--tenant T]    list authorized accounts (never their tokens)
   auth-link --tenant T [--ttl 7d] [--auth-type 1|2|3] [--biz-appid wx...] [--return-url URL]
                               print a signed authorization link for tenant T (its last line)
 
@@ -47,6 +52,7 @@ Every command takes:
   --sqs-endpoint URL          SQS endpoint                     (AWS_ENDPOINT_URL_SQS)
   --base-url URL              the platform's public base URL   (PUBLIC_BASE_URL)
   --secrets-prefix PATH       SSM path of the secrets          (SECRETS_PARAMETER_PREFIX; else LINK_SIGNING_KEY)
+  --allow-local-webhooks      accept http and private addresses (WEBHOOK_ALLOW_LOCAL=1; the local stack only)
 AWS credentials come from the standard chain (environment, profile, SSO, instance role).
 `
 
@@ -71,6 +77,7 @@ type settings struct {
 	table, queueURL, region     string
 	dynamoEndpoint, sqsEndpoint string
 	baseURL, secretsPrefix      string
+	allowLocal                  bool
 	getenv                      func(string) string
 }
 
@@ -86,6 +93,8 @@ func (c *CLI) flags(name string) (*flag.FlagSet, *settings) {
 	fs.StringVar(&s.sqsEndpoint, "sqs-endpoint", c.Getenv("AWS_ENDPOINT_URL_SQS"), "")
 	fs.StringVar(&s.baseURL, "base-url", c.Getenv("PUBLIC_BASE_URL"), "")
 	fs.StringVar(&s.secretsPrefix, "secrets-prefix", c.Getenv("SECRETS_PARAMETER_PREFIX"), "")
+	allow := c.Getenv("WEBHOOK_ALLOW_LOCAL")
+	fs.BoolVar(&s.allowLocal, "allow-local-webhooks", allow == "1" || allow == "true", "")
 	return fs, s
 }
 
@@ -154,12 +163,23 @@ func (c *CLI) run(ctx context.Context, args []string) error {
 		return usagef("tenant %s: unknown subcommand (set, show)", rest[0])
 	case "auth-link":
 		return c.authLink(ctx, rest)
+	case "authorizers":
+		return c.authorizers(ctx, rest)
 	}
 	return usagef("unknown command %q", args[0])
 }
 
 // tenants opens the tenant records.
 func (s *settings) tenants(ctx context.Context) (*tenants.Store, error) {
+	t, err := s.openTable(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return tenants.New(t), nil
+}
+
+// openTable opens the platform's table.
+func (s *settings) openTable(ctx context.Context) (*table.Table, error) {
 	if s.table == "" {
 		return nil, usagef("the platform's table is not known: set TABLE_NAME or pass --table")
 	}
@@ -174,7 +194,7 @@ func (s *settings) tenants(ctx context.Context) (*tenants.Store, error) {
 			o.DisableValidateResponseChecksum = true
 		})
 	}
-	return tenants.New(table.New(db, s.table)), nil
+	return table.New(db, s.table), nil
 }
 
 // inTable names the table in an error from it: the operator may be pointed at the wrong one.
@@ -206,8 +226,9 @@ func (c *CLI) print(s *settings, v any, text string) error {
 
 func (c *CLI) tenantSet(ctx context.Context, args []string) error {
 	fs, s := c.flags("tenant set")
-	var name optional
+	var name, webhook optional
 	fs.Var(&name, "name", "")
+	fs.Var(&webhook, "webhook", "")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return usagef("tenant set: %v", err)
@@ -218,22 +239,32 @@ func (c *CLI) tenantSet(ctx context.Context, args []string) error {
 	if !tenants.ValidID(pos[0]) {
 		return usagef("tenant set: %q is not a tenant id (1 to 64 letters, digits, _ . or -)", pos[0])
 	}
+	if webhook.set && webhook.v != "" {
+		if err := relay.CheckURL(ctx, webhook.v, s.allowLocal); err != nil {
+			return usagef("tenant set: --webhook: %v", err)
+		}
+	}
 	store, err := s.tenants(ctx)
 	if err != nil {
 		return err
 	}
-	t, created, err := store.Set(ctx, pos[0], name.ptr())
+	r, err := store.Set(ctx, pos[0], tenants.Changes{Name: name.ptr(), Webhook: webhook.ptr()})
 	if err != nil {
 		return s.inTable(err)
 	}
 	verb := "updated"
-	if created {
+	if r.Created {
 		verb = "created"
+	}
+	text := fmt.Sprintf("tenant %s %s\n%s", r.Tenant.ID, verb, describe(r.Tenant))
+	if r.NewSecret != "" {
+		text += fmt.Sprintf("Signing secret (shown this once; the merchant verifies X-Wxtpp-Signature with it):\n%s\n", r.NewSecret)
 	}
 	return c.print(s, struct {
 		tenants.Tenant
-		Created bool `json:"created"`
-	}{t, created}, fmt.Sprintf("tenant %s %s\n%s", t.ID, verb, describe(t)))
+		Created       bool   `json:"created"`
+		SigningSecret string `json:"signing_secret,omitempty"`
+	}{r.Tenant, r.Created, r.NewSecret}, text)
 }
 
 func (c *CLI) tenantShow(ctx context.Context, args []string) error {
@@ -262,6 +293,16 @@ func describe(t tenants.Tenant) string {
 	if t.Name != "" {
 		fmt.Fprintf(&b, "  name:     %s\n", t.Name)
 	}
+	webhook := "none"
+	if t.Webhook != "" {
+		webhook = t.Webhook
+	}
+	fmt.Fprintf(&b, "  webhook:  %s\n", webhook)
+	secret := "none yet"
+	if t.SigningSecret != "" {
+		secret = "set (shown once, when it was generated)"
+	}
+	fmt.Fprintf(&b, "  secret:   %s\n", secret)
 	fmt.Fprintf(&b, "  created:  %s\n", time.UnixMilli(t.CreatedAt).UTC().Format(time.RFC3339))
 	fmt.Fprintf(&b, "  updated:  %s\n", time.UnixMilli(t.UpdatedAt).UTC().Format(time.RFC3339))
 	return b.String()
@@ -368,4 +409,56 @@ func (o *optional) ptr() *string {
 		return nil
 	}
 	return &o.v
+}
+
+func (c *CLI) authorizers(ctx context.Context, args []string) error {
+	fs, s := c.flags("authorizers")
+	tenant := fs.String("tenant", "", "")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return usagef("authorizers: %v", err)
+	}
+	if len(pos) != 0 {
+		return usagef("authorizers: unexpected argument %q (the tenant goes in --tenant)", pos[0])
+	}
+	t, err := s.openTable(ctx)
+	if err != nil {
+		return err
+	}
+	list, err := tokenstore.New(t.DB, t.Name).Authorizers(ctx, *tenant)
+	if err != nil {
+		return s.inTable(err)
+	}
+	type row struct {
+		AppID          string `json:"appid"`
+		Tenant         string `json:"tenant,omitempty"`
+		Kind           string `json:"kind,omitempty"`
+		Status         string `json:"status"`
+		Name           string `json:"nickname,omitempty"`
+		PermissionSets []int  `json:"permission_sets"`
+		TokenExpiresAt string `json:"token_expires_at,omitempty"`
+	}
+	rows := make([]row, 0, len(list))
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-20s %-14s %-15s %-12s %s\n", "APPID", "TENANT", "KIND", "STATUS", "NAME")
+	for _, a := range list {
+		r := row{AppID: a.AppID, Tenant: a.Tenant, Kind: a.Kind, Status: a.Status, Name: a.Info.NickName, PermissionSets: a.PermissionSets}
+		if r.PermissionSets == nil {
+			r.PermissionSets = []int{}
+		}
+		if a.ExpiresAt > 0 {
+			r.TokenExpiresAt = time.UnixMilli(a.ExpiresAt).UTC().Format(time.RFC3339)
+		}
+		rows = append(rows, r)
+		fmt.Fprintf(&b, "%-20s %-14s %-15s %-12s %s\n", a.AppID, or(a.Tenant, "-"), or(a.Kind, "-"), a.Status, a.Info.NickName)
+	}
+	fmt.Fprintf(&b, "%d account(s)\n", len(rows))
+	return c.print(s, rows, b.String())
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"os"
 	"strings"
@@ -13,6 +14,8 @@ import (
 	"github.com/wxtpp/platform/infra/operator"
 	"github.com/wxtpp/platform/infra/testenv"
 	"github.com/wxtpp/platform/shared/authlink"
+	"github.com/wxtpp/platform/shared/tenants"
+	"github.com/wxtpp/platform/shared/tokenstore"
 )
 
 const linkKey = "operator-test-link-key-0123456789"
@@ -132,5 +135,69 @@ func TestAuthLinkNeedsTheKeyAndTheBaseURL(t *testing.T) {
 	}
 	if code, _, errOut := c.run("tenant", "show", "shop-1", "--table", "no-such-table"); code != 1 || !strings.Contains(errOut, "no-such-table") {
 		t.Fatalf("--table overrides TABLE_NAME: exit %d\n%s", code, errOut)
+	}
+}
+
+func TestWebhookGetsASecretShownOnce(t *testing.T) {
+	c := newCLI(t)
+	code, out, errOut := c.run("tenant", "set", "shop-1", "--webhook", "https://203.0.113.10/wx", "--json")
+	var first struct {
+		Webhook       string `json:"webhook"`
+		SigningSecret string `json:"signing_secret"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &first) != nil || first.Webhook != "https://203.0.113.10/wx" || !strings.HasPrefix(first.SigningSecret, "whsec_") {
+		t.Fatalf("first webhook: exit %d\n%s%s", code, out, errOut)
+	}
+	// Changing the webhook keeps the secret, and never prints it again.
+	code, out, _ = c.run("tenant", "set", "shop-1", "--webhook", "https://203.0.113.10/wx2")
+	if code != 0 || strings.Contains(out, first.SigningSecret) || strings.Contains(out, "whsec_") {
+		t.Fatalf("second webhook: exit %d\n%s", code, out)
+	}
+	for _, args := range [][]string{{"tenant", "show", "shop-1"}, {"tenant", "show", "shop-1", "--json"}} {
+		if code, out, _ := c.run(args...); code != 0 || strings.Contains(out, first.SigningSecret) || !strings.Contains(out, "wx2") {
+			t.Fatalf("%v: exit %d\n%s", args, code, out)
+		}
+	}
+	// In AWS a webhook is https to a public address; the local stack may allow more.
+	for _, bad := range []string{"http://shop.example.com/wx", "https://10.0.0.1/wx", "https://169.254.169.254/", "not a url"} {
+		if code, _, errOut := c.run("tenant", "set", "shop-1", "--webhook", bad); code != 2 || !strings.Contains(errOut, "--webhook") {
+			t.Errorf("webhook %q: exit %d\n%s", bad, code, errOut)
+		}
+	}
+	c.env["WEBHOOK_ALLOW_LOCAL"] = "1"
+	if code, _, errOut := c.run("tenant", "set", "shop-1", "--webhook", "http://127.0.0.1:9000/wx"); code != 0 {
+		t.Fatalf("local webhook with WEBHOOK_ALLOW_LOCAL=1: exit %d\n%s", code, errOut)
+	}
+	if code, out, _ := c.run("tenant", "set", "shop-1", "--webhook", ""); code != 0 || !strings.Contains(out, "webhook:  none") {
+		t.Fatalf("removing the webhook: exit %d\n%s", code, out)
+	}
+}
+
+func TestAuthorizersListsAccountsWithoutTokens(t *testing.T) {
+	c := newCLI(t)
+	db := testenv.DynamoDB(t)
+	store := tokenstore.New(db, c.env["TABLE_NAME"])
+	ctx := context.Background()
+	for i, appid := range []string{"wx00000000000000a2", "wx00000000000000a1", "wx00000000000000b1"} {
+		if _, err := store.PutAuthorization(ctx, tokenstore.Authorization{AppID: appid, RefreshToken: "refresh-secret-" + appid,
+			AccessToken: "access-secret-" + appid, ExpiresAt: time.Now().Add(time.Hour), AuthCode: fmt.Sprint("c", i), At: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tenants.New(store.Table()).Set(ctx, "shop-a", tenants.Changes{})
+	if _, err := store.BindTenant(ctx, "wx00000000000000a1", "c1", "pre", "shop-a", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := c.run("authorizers", "--json")
+	var rows []struct{ AppID, Tenant, Status string }
+	if code != 0 || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 3 || rows[0].AppID != "wx00000000000000a1" || rows[0].Tenant != "shop-a" {
+		t.Fatalf("authorizers: exit %d\n%s", code, out)
+	}
+	code, out, _ = c.run("authorizers", "--tenant", "shop-a")
+	if code != 0 || !strings.Contains(out, "wx00000000000000a1") || strings.Contains(out, "wx00000000000000b1") || !strings.Contains(out, "1 account(s)") {
+		t.Fatalf("authorizers --tenant: exit %d\n%s", code, out)
+	}
+	if strings.Contains(out, "secret") {
+		t.Fatal("the listing shows a token")
 	}
 }

@@ -23,22 +23,23 @@ import (
 	"github.com/wxtpp/platform/infra/devstack"
 	"github.com/wxtpp/platform/shared/authorization"
 	"github.com/wxtpp/platform/shared/authpages"
+	"github.com/wxtpp/platform/shared/jobs"
 )
 
 // repoRoot is the project root as seen from this package's directory (go test runs tests there).
 const repoRoot = "../.."
 
 // expectedRoutes maps every HTTP route the platform serves to the function serving it.
-// The message callback (POST /wechat/{appid}/callback -> MessageFunction) joins when that function does.
 var expectedRoutes = map[string]string{
 	"POST /wechat/component/events": "TicketFunction",
+	"POST /wechat/{appid}/callback": "MessageFunction",
 	"GET /auth/start":               "AuthRedirectFunction",
 	"GET /auth/callback":            "AuthRedirectFunction",
 }
 
 // requiredEnv are the variables every function's config reads (see DESIGN.md, configuration).
 var requiredEnv = []string{
-	"TABLE_NAME", "QUEUE_URL", "WECHAT_COMPONENT_APPID", "WECHAT_API_BASE", "WECHAT_MP_BASE",
+	"TABLE_NAME", "QUEUE_URL", "DLQ_URL", "WECHAT_COMPONENT_APPID", "WECHAT_API_BASE", "WECHAT_MP_BASE",
 	"SECRETS_PARAMETER_PREFIX", "PUBLIC_BASE_URL", "RETURN_URL_ALLOWLIST", "LOG_LEVEL",
 }
 
@@ -890,7 +891,8 @@ func checkOutputs(tpl *Template) []string {
 	outputs := tpl.Section("Outputs")
 	// The message callback URL (/wechat/$APPID$/callback) joins when its function does.
 	urls := map[string]string{
-		"TicketEventsUrl": "/wechat/component/events",
+		"TicketEventsUrl":    "/wechat/component/events",
+		"MessageCallbackUrl": "/wechat/$APPID$/callback",
 	}
 	// Authorization links are signed by the operator CLI under PublicBaseUrl; the console wants the domain.
 	for _, name := range []string{"PublicBaseUrl", "AuthStartDomain"} {
@@ -1048,5 +1050,26 @@ func TestTimeoutsLeaveRoomForTheAuthorizationExchange(t *testing.T) {
 	// WeChat waits 5 s for the push's answer: a push that waits longer is always sent again.
 	if authorization.PushWait >= 5*time.Second {
 		t.Errorf("PushWait %s: WeChat gives up on the push after 5 s", authorization.PushWait)
+	}
+}
+
+// TestJobsQueueMatchesTheConsumer: the jobs consumer moves a failing job to the dead-letter queue itself, with
+// its reason, on the receive SQS would redrive it (jobs.MaxReceives), and the jobs function reports batch
+// item failures (or a bad job would repeat its whole batch).
+func TestJobsQueueMatchesTheConsumer(t *testing.T) {
+	p := loadProject(t, repoRoot)
+	redrive, _ := p.tpl.Properties("JobsQueue")["RedrivePolicy"].(map[string]any)
+	if n, ok := number(redrive["maxReceiveCount"]); !ok || int(n) != jobs.MaxReceives {
+		t.Errorf("JobsQueue maxReceiveCount %v, the consumer assumes %d (shared/jobs.MaxReceives)", redrive["maxReceiveCount"], jobs.MaxReceives)
+	}
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// goformation drops FunctionResponseTypes of SQS events (toolchain notes): read the YAML itself.
+	i := strings.Index(string(raw), "  JobsFunction:")
+	j := strings.Index(string(raw), "  JobsLogGroup:")
+	if i < 0 || j < i || !strings.Contains(string(raw[i:j]), "FunctionResponseTypes: [ReportBatchItemFailures]") {
+		t.Error("JobsFunction's SQS event does not report batch item failures")
 	}
 }

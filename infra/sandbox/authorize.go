@@ -44,26 +44,11 @@ func (s *Sandbox) Authorize(ctx context.Context, appid, preAuthCode string) (aut
 		return "", fmt.Errorf("authorize %s: %w", appid, err)
 	}
 	s.preAuthCodes[preAuthCode].used = true
-	infoType := InfoAuthorized
-	if a.authorized {
-		infoType = InfoUpdateAuthorized
-	}
-	a.authorized = true
-	a.authTime = now
-	a.refreshToken = newRefreshToken()
-	a.funcInfo = append([]int(nil), a.acct.FuncInfo...)
-	authCode = newAuthCode()
-	expires := now.Add(s.cfg.AuthCodeTTL)
-	s.authCodes[authCode] = &code{expires: expires, appid: appid}
-	s.sweepCodesLocked(now)
+	infoType, authCode, expires := s.grantLocked(a, now)
 	s.mu.Unlock()
 	s.log.Info("account authorized", "authorizer_appid", appid, "info_type", infoType)
 
-	fields := []xmlField{
-		{"AuthorizationCode", authCode, false},
-		{"AuthorizationCodeExpiredTime", strconv.FormatInt(expires.Unix(), 10), true},
-		{"PreAuthCode", preAuthCode, false},
-	}
+	fields := authFields(authCode, expires, preAuthCode)
 	if s.cfg.PushDelay > 0 {
 		s.goBackground(func() {
 			if s.wait(context.Background(), s.cfg.PushDelay) {
@@ -76,6 +61,35 @@ func (s *Sandbox) Authorize(ctx context.Context, appid, preAuthCode string) (aut
 		return authCode, fmt.Errorf("authorize %s: %w", appid, err)
 	}
 	return authCode, nil
+}
+
+// grantLocked authorizes a (again): a new refresh token, its permission
+// sets and a fresh single-use auth_code. infoType is the event to push:
+// authorized, or updateauthorized when a was already authorized. Caller
+// holds s.mu.
+func (s *Sandbox) grantLocked(a *authorizer, now time.Time) (infoType, authCode string, expires time.Time) {
+	infoType = InfoAuthorized
+	if a.authorized {
+		infoType = InfoUpdateAuthorized
+	}
+	a.authorized = true
+	a.authTime = now
+	a.refreshToken = newRefreshToken()
+	a.funcInfo = append([]int(nil), a.acct.FuncInfo...)
+	authCode = newAuthCode()
+	expires = now.Add(s.cfg.AuthCodeTTL)
+	s.authCodes[authCode] = &code{expires: expires, appid: a.acct.AppID}
+	s.sweepCodesLocked(now)
+	return infoType, authCode, expires
+}
+
+// authFields are the authorized/updateauthorized event's own fields.
+func authFields(authCode string, expires time.Time, preAuthCode string) []xmlField {
+	return []xmlField{
+		{"AuthorizationCode", authCode, false},
+		{"AuthorizationCodeExpiredTime", strconv.FormatInt(expires.Unix(), 10), true},
+		{"PreAuthCode", preAuthCode, false},
+	}
 }
 
 // Revoke does what a merchant's "取消授权" does: appid becomes unauthorized,

@@ -313,7 +313,7 @@ func (s *Sandbox) apiGetAuthorizerList(c *apiCall) (any, *apiError) {
 		AuthTime     int64  `json:"auth_time"`
 	}
 	var all []item
-	for _, acct := range s.accounts {
+	for _, acct := range s.listedAccountsLocked() {
 		if a := s.authorizers[acct.AppID]; a.authorized {
 			all = append(all, item{a.acct.AppID, a.refreshToken, a.authTime.Unix()})
 		}

@@ -11,12 +11,17 @@
 //     {"errcode":N,"errmsg":"... rid: ..."} with HTTP 200);
 //   - /cgi-bin/account/getaccountbasicinfo?access_token=AUTHORIZER_TOKEN, an
 //     authorizer-token API on which 40001/42001 can be observed;
+//   - /cgi-bin/message/custom/send?access_token=AUTHORIZER_TOKEN, the
+//     customer-service send with WeChat's per-kind message types and its
+//     windows (45015, 45047), recorded in CustomMessages;
 //   - /cgi-bin/componentloginpage (PC) and /safe/bindcomponent (mobile), the
 //     authorization pages, whose "授权 Authorize" buttons (element id
 //     authorize-<appid>) post to /sandbox/authorize, which pushes the
 //     authorized event and redirects to redirect_uri with auth_code;
-//   - /sandbox/ (a status page), POST /sandbox/revoke?appid=, and generated
-//     avatars and QR pictures under /sandbox/avatar/ and /sandbox/qrcode/.
+//   - /sandbox/ (a status page), POST /sandbox/revoke?appid=, /sandbox/fan
+//     (write to an authorized account as a fan), POST /sandbox/release-check
+//     (the 全网发布 check), and generated avatars and QR pictures under
+//     /sandbox/avatar/ and /sandbox/qrcode/.
 //
 // # Behaviour
 //
@@ -43,6 +48,15 @@
 //     encrypt_type=aes and msg_signature. Only HTTP 200 with the body
 //     "success" acknowledges it; anything else is a failed push, logged and
 //     recorded in Pushes. Pushes are not retried.
+//   - PushMessage sends a fan's message or an event to Config.MessageURL
+//     ($APPID$ replaced) in the <xml><ToUserName/><Encrypt/> envelope with
+//     the openid query parameter, and reads the answer as WeChat does: empty
+//     or "success" is no reply, anything else must be a correctly signed
+//     encrypted passive reply echoing the nonce (else ErrBadReply). A fan's
+//     message or event opens their customer-service window.
+//   - The five 全网发布 test groups (ReleaseTestGroups) exist besides
+//     Config.Accounts; RunReleaseCheck authorizes one group and runs
+//     WeChat's release checks against the platform.
 //
 // Deliberate simplifications: updateauthorized is pushed on every
 // re-authorization (WeChat skips it when the permission sets did not
@@ -53,11 +67,14 @@
 // # Test hooks
 //
 // Config.Now moves time without sleeping. SetFault injects latency, -1
-// "system error", held requests (timeouts), arbitrary error codes and
-// daily quotas (45009). Calls counts requests per endpoint. Authorize and
-// Revoke do what a merchant does in the browser; RefreshToken,
-// InvalidateRefreshToken and AuthorizerTokenIssues expose the authorizer
-// state a test needs to check.
+// "system error" (by chance, or on the first calls with BusyFirst), held
+// requests (timeouts), arbitrary error codes and daily quotas (45009).
+// Calls counts requests per endpoint. Authorize and Revoke do what a
+// merchant does in the browser; RefreshToken, InvalidateRefreshToken and
+// AuthorizerTokenIssues expose the authorizer state a test needs to check.
+// PushMessage, PushMessageTimes and the plaintext builders (TextMessage,
+// EventMessage, AuditEvent, PrivacyApplyEvent) play fans and WeChat's
+// system events; MessagePushes and CustomMessages show what happened.
 //
 // Secrets (AppSecret, Token, EncodingAESKey) and tokens never appear in the
 // sandbox's logs or pages.

@@ -8,7 +8,7 @@ import (
 
 // Fault describes trouble to inject into an API endpoint, applied before
 // the endpoint's own logic in this order: Latency, DailyQuota, TimeoutRate,
-// BusyRate, ErrRate; and after it (WeChat has processed the call, the answer
+// BusyFirst and BusyRate, ErrRate; and after it (WeChat has processed the call, the answer
 // is late or lost): HoldAnswer, LoseAnswerRate. Faults apply to the JSON API
 // endpoints only, not to the HTML pages or the /sandbox/ control paths.
 type Fault struct {
@@ -16,6 +16,10 @@ type Fault struct {
 	Latency time.Duration
 	// BusyRate is the probability of answering -1 "system error".
 	BusyRate float64
+	// BusyFirst > 0 answers -1 "system error" to the first BusyFirst calls
+	// (counted from SetFault or ResetCalls, per endpoint); later calls pass.
+	// It says "the first attempt fails" without depending on chance.
+	BusyFirst int
 	// TimeoutRate is the probability of holding the request for TimeoutHold
 	// (default 30s) or until the client gives up, whichever comes first. A
 	// held request that outlives the hold is then served normally, like a
@@ -40,7 +44,7 @@ type Fault struct {
 
 type faultState struct {
 	Fault
-	used map[string]int // quota use per endpoint
+	used map[string]int // calls per endpoint since SetFault or ResetCalls (DailyQuota, BusyFirst)
 }
 
 // SetFault injects f into endpoint (the last path element, e.g.
@@ -76,11 +80,10 @@ func (s *Sandbox) applyFault(ctx context.Context, endpoint string) (answer *apiE
 		return nil, true
 	}
 	f := fs.Fault
-	overQuota := false
-	if f.DailyQuota > 0 {
-		fs.used[endpoint]++
-		overQuota = fs.used[endpoint] > f.DailyQuota
-	}
+	fs.used[endpoint]++
+	n := fs.used[endpoint]
+	overQuota := f.DailyQuota > 0 && n > f.DailyQuota
+	busyFirst := n <= f.BusyFirst
 	s.mu.Unlock()
 
 	if f.Latency > 0 && !s.wait(ctx, f.Latency) {
@@ -92,7 +95,7 @@ func (s *Sandbox) applyFault(ctx context.Context, endpoint string) (answer *apiE
 	if chance(f.TimeoutRate) && !s.wait(ctx, f.TimeoutHold) {
 		return nil, false
 	}
-	if chance(f.BusyRate) {
+	if busyFirst || chance(f.BusyRate) {
 		return errCode(CodeSystemBusy), true
 	}
 	if f.ErrCode != 0 && chance(f.ErrRate) {

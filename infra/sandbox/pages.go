@@ -250,6 +250,10 @@ func (s *Sandbox) serveStatus(w http.ResponseWriter, r *http.Request) {
 	v := statusView{
 		ComponentAppID: s.cfg.ComponentAppID,
 		PushURL:        s.cfg.PushURL,
+		MessageURL:     s.cfg.MessageURL,
+		FanPath:        fanPath,
+		ReleasePath:    releaseCheckPath,
+		Groups:         groupNumbers(),
 		Rotate:         s.cfg.RotateRefreshTokens,
 		TicketInterval: "关 off",
 		Now:            s.now().Format(time.DateTime),
@@ -268,7 +272,7 @@ func (s *Sandbox) serveStatus(w http.ResponseWriter, r *http.Request) {
 	} else {
 		v.ComponentToken = "无 none"
 	}
-	for _, acct := range s.accounts {
+	for _, acct := range s.listedAccountsLocked() {
 		a := s.authorizers[acct.AppID]
 		row := statusAccount{Account: acct, Authorized: a.authorized, HasRefresh: a.refreshToken != "", Issues: len(a.issues)}
 		if a.authorized {
@@ -287,6 +291,7 @@ func (s *Sandbox) serveStatus(w http.ResponseWriter, r *http.Request) {
 		}
 		v.Pushes = append(v.Pushes, row)
 	}
+	v.Messages = s.messageRowsLocked(20)
 	s.mu.Unlock()
 	v.Calls = s.callCounts()
 	s.render(w, http.StatusOK, "status", v)
@@ -351,12 +356,54 @@ type statusPush struct {
 	OK                            bool
 }
 
+type statusMessage struct {
+	AppID, OpenID, Kind, Time, Result string
+	OK                                bool
+}
+
+// messageRowsLocked describes the last n message pushes, newest first.
+// Caller holds s.mu.
+func (s *Sandbox) messageRowsLocked(n int) []statusMessage {
+	var rows []statusMessage
+	start := max(0, len(s.messagePushes)-n)
+	for i := len(s.messagePushes) - 1; i >= start; i-- {
+		p := s.messagePushes[i]
+		row := statusMessage{AppID: p.AppID, OpenID: p.OpenID, Kind: p.MsgType, Time: p.Time.Format(time.DateTime), OK: p.Err == nil}
+		if p.Event != "" {
+			row.Kind += " / " + p.Event
+		}
+		switch {
+		case p.Err != nil && p.Status != 0:
+			row.Result = fmt.Sprintf("失败 failed (HTTP %d)", p.Status)
+		case p.Err != nil:
+			row.Result = "失败 failed (no answer)"
+		case p.Replied:
+			row.Result = "被动回复 passive reply"
+		default:
+			row.Result = "无回复 no reply"
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+func groupNumbers() []int {
+	out := make([]int, len(releaseGroupIDs))
+	for i := range out {
+		out[i] = i + 1
+	}
+	return out
+}
+
 type statusView struct {
 	ComponentAppID, PushURL, TicketInterval, Now, ComponentToken string
+	MessageURL, FanPath, ReleasePath                             string
 	Rotate                                                       bool
 	ValidTickets                                                 int
 	Accounts                                                     []statusAccount
 	Pushes                                                       []statusPush
+	Messages                                                     []statusMessage
+	Groups                                                       []int
 	Calls                                                        []nameCount
 }
 
@@ -382,7 +429,7 @@ func permNames(ids []int) []string {
 
 var pages = template.Must(template.New("pages").Funcs(template.FuncMap{
 	"join": strings.Join,
-}).Parse(pageTemplates))
+}).Parse(pageTemplates + fanTemplates + releaseTemplates))
 
 const pageTemplates = `
 {{define "style"}}<style>
@@ -413,6 +460,12 @@ th{color:#6b6b6b;font-weight:500}
 td img{width:28px;height:28px;border-radius:50%;vertical-align:middle}
 .ok{color:#06ae56}.bad{color:#fa5151}
 h2{font-size:16px;margin:24px 0 4px}
+form.inline{display:flex;gap:12px;align-items:center;flex-wrap:wrap;margin:8px 0}
+select,input[type=text],textarea{font:inherit;padding:6px 8px;border:1px solid #ddd;border-radius:6px;background:#fff}
+textarea{width:100%;min-height:72px}
+.panel{background:#fff;border-radius:8px;padding:16px;margin:12px 0;box-shadow:0 1px 2px rgba(0,0,0,.06)}
+pre{white-space:pre-wrap;word-break:break-all;font-size:12px;background:#f7f7f7;padding:8px;border-radius:6px}
+a{color:#576b95}
 </style>{{end}}
 
 {{define "head"}}<!DOCTYPE html>
@@ -469,6 +522,7 @@ h2{font-size:16px;margin:24px 0 4px}
 <table>
 <tr><th>第三方平台 Component</th><td>{{.ComponentAppID}}</td></tr>
 <tr><th>推送地址 Push URL</th><td>{{if .PushURL}}{{.PushURL}}{{else}}未配置 none{{end}}</td></tr>
+<tr><th>消息与事件接收 Message URL</th><td>{{if .MessageURL}}{{.MessageURL}}{{else}}未配置 none (消息推送关闭 message pushes off){{end}}</td></tr>
 <tr><th>票据推送间隔 Ticket interval</th><td>{{.TicketInterval}}</td></tr>
 <tr><th>有效票据 Valid tickets</th><td>{{.ValidTickets}}</td></tr>
 <tr><th>令牌 Component token</th><td>{{.ComponentToken}}</td></tr>
@@ -485,11 +539,24 @@ h2{font-size:16px;margin:24px 0 4px}
 <td>{{if .Authorized}}<form method="post" action="/sandbox/revoke?appid={{.AppID}}"><button class="danger" type="submit" id="revoke-{{.AppID}}">取消授权 Revoke</button></form>{{end}}</td>
 </tr>{{end}}
 </table>
+<p><a href="{{.FanPath}}" id="fan-link">模拟粉丝发消息 <span class="en">Send a message as a fan</span></a></p>
+<h2>全网发布检测 <span class="en">Release check</span></h2>
+<form method="post" action="{{.ReleasePath}}" class="inline">
+<label>测试组 Test group <select name="group" id="release-group">{{range .Groups}}<option value="{{.}}">{{.}}</option>{{end}}</select></label>
+<button type="submit" id="release-check">运行全网发布检测 Run release check</button>
+</form>
+<p class="en">授权测试公众号与小程序，推送测试消息，检查回复与客服消息，最后取消授权；平台不应答时可能需要一分钟。Authorizes a test official account and mini program, pushes the test messages, checks the replies and customer-service messages, then revokes; it can take a minute when the platform does not answer.</p>
 <h2>最近推送 <span class="en">Last pushes</span></h2>
 <table>
 <tr><th>时间 Time</th><th>InfoType</th><th>AuthorizerAppid</th><th>结果 Result</th></tr>
 {{range .Pushes}}<tr><td>{{.Time}}</td><td>{{.InfoType}}</td><td>{{.Appid}}</td><td class="{{if .OK}}ok{{else}}bad{{end}}">{{.Result}}</td></tr>
 {{else}}<tr><td colspan="4">暂无 none yet</td></tr>{{end}}
+</table>
+<h2>最近消息推送 <span class="en">Last message pushes</span></h2>
+<table>
+<tr><th>时间 Time</th><th>AppID</th><th>MsgType / Event</th><th>OpenID</th><th>结果 Result</th></tr>
+{{range .Messages}}<tr><td>{{.Time}}</td><td>{{.AppID}}</td><td>{{.Kind}}</td><td>{{.OpenID}}</td><td class="{{if .OK}}ok{{else}}bad{{end}}">{{.Result}}</td></tr>
+{{else}}<tr><td colspan="5">暂无 none yet</td></tr>{{end}}
 </table>
 <h2>接口调用 <span class="en">API calls</span></h2>
 <table>

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -61,32 +62,43 @@ func (s *Sandbox) PushTicket(ctx context.Context) (string, error) {
 	return t, nil
 }
 
-// xmlField is one element of a pushed event.
+// xmlField is one element of a pushed event or message.
 type xmlField struct {
 	name, value string
-	number      bool // written without CDATA
+	number      bool // written as plain (escaped) text, without CDATA
 }
 
 // eventXML renders a push plaintext the way WeChat does (CDATA for strings).
 func eventXML(componentAppID, infoType string, created time.Time, fields []xmlField) []byte {
-	var b bytes.Buffer
-	b.WriteString("<xml>")
 	all := append([]xmlField{
 		{"AppId", componentAppID, false},
 		{"CreateTime", strconv.FormatInt(created.Unix(), 10), true},
 		{"InfoType", infoType, false},
 	}, fields...)
-	for _, f := range all {
+	return xmlDoc(all)
+}
+
+// xmlDoc renders <xml> with fields as its children.
+func xmlDoc(fields []xmlField) []byte {
+	var b bytes.Buffer
+	b.WriteString("<xml>")
+	writeFields(&b, fields)
+	b.WriteString("</xml>")
+	return b.Bytes()
+}
+
+// writeFields writes each field as an element: strings in CDATA, numbers
+// (and other plain values) as escaped text.
+func writeFields(b *bytes.Buffer, fields []xmlField) {
+	for _, f := range fields {
 		b.WriteString("<" + f.name + ">")
 		if f.number {
-			b.WriteString(f.value)
+			_ = xml.EscapeText(b, []byte(f.value)) // a bytes.Buffer never fails
 		} else {
 			b.WriteString(cdata(f.value))
 		}
 		b.WriteString("</" + f.name + ">")
 	}
-	b.WriteString("</xml>")
-	return b.Bytes()
 }
 
 // cdata wraps v in CDATA, splitting any "]]>" inside it.
@@ -138,30 +150,60 @@ func (s *Sandbox) push(ctx context.Context, infoType, authorizerAppid string, fi
 	return err
 }
 
-// deliver sends one encrypted push and reports the receiver's HTTP status
-// and the start of its answer.
+// deliver sends one encrypted push to PushURL and reports the receiver's
+// HTTP status and the start of its answer.
 func (s *Sandbox) deliver(ctx context.Context, plain []byte, now time.Time) (status int, answer string, err error) {
-	timestamp := strconv.FormatInt(now.Unix(), 10)
-	nonce := newNonce()
-	body, msgSig, err := s.crypter.PushBody(plain, "", timestamp, nonce)
+	status, raw, _, err := s.postEncrypted(ctx, s.cfg.PushURL, plain, "", "", now, 4096)
 	if err != nil {
-		return 0, "", fmt.Errorf("encrypting: %w", err)
+		return status, "", err
 	}
-	u, err := url.Parse(s.cfg.PushURL)
+	answer = strings.TrimSpace(string(raw))
+	if status != http.StatusOK || answer != "success" {
+		return status, shorten(answer), errReceiverNotSuccess
+	}
+	return status, answer, nil
+}
+
+// shorten cuts a receiver's answer for errors and logs.
+func shorten(answer string) string {
+	if len(answer) > 200 {
+		return strings.ToValidUTF8(answer[:200], "")
+	}
+	return answer
+}
+
+// postEncrypted encrypts plain and POSTs it to target the way WeChat does:
+// the body <xml><AppId/><Encrypt/></xml> (<ToUserName/> instead of AppId
+// when toUserName is set, for message pushes) and the query signature,
+// timestamp, nonce, openid (message pushes), encrypt_type=aes and
+// msg_signature. It returns the receiver's status, at most limit bytes of its
+// answer and the nonce it sent (a passive reply must echo it).
+func (s *Sandbox) postEncrypted(ctx context.Context, target string, plain []byte, toUserName, openid string,
+	now time.Time, limit int64) (status int, answer []byte, nonce string, err error) {
+	timestamp := strconv.FormatInt(now.Unix(), 10)
+	nonce = newNonce()
+	body, msgSig, err := s.crypter.PushBody(plain, toUserName, timestamp, nonce)
 	if err != nil {
-		return 0, "", fmt.Errorf("%w: %v", errPushRequestBuilding, err)
+		return 0, nil, nonce, fmt.Errorf("encrypting: %w", err)
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return 0, nil, nonce, fmt.Errorf("%w: %v", errPushRequestBuilding, err)
 	}
 	q := u.Query()
 	q.Set("signature", wxcrypt.Signature(s.cfg.Token, timestamp, nonce))
 	q.Set("timestamp", timestamp)
 	q.Set("nonce", nonce)
+	if openid != "" {
+		q.Set("openid", openid)
+	}
 	q.Set("encrypt_type", "aes")
 	q.Set("msg_signature", msgSig)
 	u.RawQuery = q.Encode()
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
-		return 0, "", fmt.Errorf("%w: %v", errPushRequestBuilding, err)
+		return 0, nil, nonce, fmt.Errorf("%w: %v", errPushRequestBuilding, err)
 	}
 	req.Header.Set("Content-Type", "text/xml")
 	req.Header.Set("User-Agent", "Mozilla/4.0 (wxtpp WeChat sandbox)")
@@ -172,19 +214,12 @@ func (s *Sandbox) deliver(ctx context.Context, plain []byte, now time.Time) (sta
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return 0, "", fmt.Errorf("posting: %w", err)
+		return 0, nil, nonce, fmt.Errorf("posting: %w", err)
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit))
 	if err != nil {
-		return resp.StatusCode, "", fmt.Errorf("%w: %v", errPushBodyUnreadable, err)
+		return resp.StatusCode, nil, nonce, fmt.Errorf("%w: %v", errPushBodyUnreadable, err)
 	}
-	answer = strings.TrimSpace(string(raw))
-	if resp.StatusCode != http.StatusOK || answer != "success" {
-		if len(answer) > 200 {
-			answer = strings.ToValidUTF8(answer[:200], "")
-		}
-		return resp.StatusCode, answer, errReceiverNotSuccess
-	}
-	return resp.StatusCode, answer, nil
+	return resp.StatusCode, raw, nonce, nil
 }

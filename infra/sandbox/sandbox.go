@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,7 +39,13 @@ type Config struct {
 	// tickets and authorized/unauthorized/updateauthorized events are POSTed
 	// there, encrypted. "" disables pushes (tickets are still issued).
 	PushURL string
-	// PushTimeout bounds one push request, like WeChat's 5 s. Default 5s.
+	// MessageURL is the component's message-and-event URL (消息与事件接收URL);
+	// "$APPID$" in it is replaced by the authorizer's appid on every push,
+	// e.g. http://127.0.0.1:8080/wechat/$APPID$/callback. PushMessage sends
+	// fans' messages and events there, encrypted. "" disables message pushes.
+	MessageURL string
+	// PushTimeout bounds one push request (authorization events and
+	// messages), like WeChat's 5 s. Default 5s.
 	PushTimeout time.Duration
 	// PushDelay > 0 pushes authorized/updateauthorized events asynchronously
 	// after this delay, so the browser redirect happens first. 0 (default)
@@ -84,7 +91,10 @@ type Sandbox struct {
 	log      *slog.Logger
 	crypter  *wxcrypt.Crypter
 	accounts []Account // in display order
-	client   *http.Client
+	// releaseAccounts are the 全网发布 test accounts: RunReleaseCheck
+	// authorizes them; Accounts and the login pages do not list them.
+	releaseAccounts []Account
+	client          *http.Client
 
 	// ctx is cancelled by Close: it stops timers and pending pushes and
 	// releases requests held by latency or timeout faults.
@@ -104,12 +114,17 @@ type Sandbox struct {
 	served        map[string]int
 	faults        map[string]*faultState
 	pushes        []Push
+	messagePushes []MessagePush
+	fans          map[string]map[string]*fan // appid -> openid -> customer-service window
+	custom        map[string][]CustomMessage // appid -> customer-service messages sent
 	started       bool
 	closed        bool
 	server        *http.Server
 	serverStopped chan struct{}
 
 	fresh freshconn.Tracker // connections that have not sent a request yet, closed at once by Close
+
+	releaseMu sync.Mutex // one release check at a time: they share the test accounts
 }
 
 // New validates cfg and returns a sandbox. Call Start to serve it on
@@ -122,11 +137,11 @@ func New(cfg Config) (*Sandbox, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: message crypto: %w", err)
 	}
-	if cfg.PushURL != "" {
-		u, err := url.Parse(cfg.PushURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("sandbox: PushURL %q is not an absolute http(s) URL", cfg.PushURL)
-		}
+	if !absoluteHTTP(cfg.PushURL) {
+		return nil, fmt.Errorf("sandbox: PushURL %q is not an absolute http(s) URL", cfg.PushURL)
+	}
+	if !absoluteHTTP(strings.ReplaceAll(cfg.MessageURL, appIDPlaceholder, cfg.ComponentAppID)) {
+		return nil, fmt.Errorf("sandbox: MessageURL %q is not an absolute http(s) URL", cfg.MessageURL)
 	}
 	setDefault(&cfg.ComponentTokenTTL, DefaultTokenTTL)
 	setDefault(&cfg.AuthorizerTokenTTL, DefaultTokenTTL)
@@ -154,6 +169,11 @@ func New(cfg Config) (*Sandbox, error) {
 	if err := validateAccounts(accts); err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
+	for _, a := range accts {
+		if isReleaseTestAccount(a.AppID) {
+			return nil, fmt.Errorf("sandbox: account %s: appid is one of the 全网发布 test accounts", a.AppID)
+		}
+	}
 
 	s := &Sandbox{
 		cfg:          cfg,
@@ -168,6 +188,8 @@ func New(cfg Config) (*Sandbox, error) {
 		calls:        make(map[string]int),
 		served:       make(map[string]int),
 		faults:       make(map[string]*faultState),
+		fans:         make(map[string]map[string]*fan),
+		custom:       make(map[string][]CustomMessage),
 	}
 	s.compTokens.tokens = make(map[string]*accessToken)
 	for _, a := range accts {
@@ -175,8 +197,28 @@ func New(cfg Config) (*Sandbox, error) {
 		s.accounts = append(s.accounts, a)
 		s.authorizers[a.AppID] = &authorizer{acct: a, tokens: tokenChain{tokens: s.authTokens}}
 	}
+	// The 全网发布 test accounts exist on every WeChat, but only they can
+	// authorize themselves (RunReleaseCheck): no page lists them.
+	for _, g := range ReleaseTestGroups() {
+		for _, a := range []Account{g.OfficialAccount, g.MiniProgram} {
+			s.releaseAccounts = append(s.releaseAccounts, a)
+			s.authorizers[a.AppID] = &authorizer{acct: a, tokens: tokenChain{tokens: s.authTokens}}
+		}
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
+}
+
+// appIDPlaceholder is replaced by the authorizer appid in MessageURL.
+const appIDPlaceholder = "$APPID$"
+
+// absoluteHTTP reports whether raw is "" or an absolute http(s) URL.
+func absoluteHTTP(raw string) bool {
+	if raw == "" {
+		return true
+	}
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 func setDefault(d *time.Duration, def time.Duration) {
@@ -190,11 +232,26 @@ func (s *Sandbox) now() time.Time { return s.cfg.Now() }
 // ComponentAppID returns the sandbox component's appid.
 func (s *Sandbox) ComponentAppID() string { return s.cfg.ComponentAppID }
 
-// Accounts returns the accounts that can authorize, in display order.
+// Accounts returns the accounts that can authorize, in display order. The
+// 全网发布 test accounts (ReleaseTestGroups) are not among them.
 func (s *Sandbox) Accounts() []Account {
 	out := make([]Account, len(s.accounts))
 	for i, a := range s.accounts {
 		out[i] = cloneAccount(a)
+	}
+	return out
+}
+
+// listedAccountsLocked returns the configured accounts followed by the
+// 全网发布 test accounts that are authorized right now: what
+// api_get_authorizer_list and the sandbox's own pages show. Caller holds
+// s.mu.
+func (s *Sandbox) listedAccountsLocked() []Account {
+	out := slices.Clone(s.accounts)
+	for _, a := range s.releaseAccounts {
+		if s.authorizers[a.AppID].authorized {
+			out = append(out, a)
+		}
 	}
 	return out
 }

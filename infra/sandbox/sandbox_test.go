@@ -14,14 +14,16 @@ import (
 func TestNewValidatesConfig(t *testing.T) {
 	ok := testConfig(nil, newClock(), io.Discard)
 	cases := map[string]func(*Config){
-		"missing appid":     func(c *Config) { c.ComponentAppID = "" },
-		"missing secret":    func(c *Config) { c.ComponentSecret = "" },
-		"missing token":     func(c *Config) { c.Token = "" },
-		"short AES key":     func(c *Config) { c.EncodingAESKey = "short" },
-		"relative push URL": func(c *Config) { c.PushURL = "/events" },
-		"negative TTL":      func(c *Config) { c.TokenGrace = -1 },
-		"bad account appid": func(c *Config) { c.Accounts = []Account{{AppID: "nope", Kind: KindMiniProgram, NickName: "x"}} },
-		"bad account kind":  func(c *Config) { c.Accounts = []Account{{AppID: "wx0123456789abcdee", Kind: "shop", NickName: "x"}} },
+		"missing appid":        func(c *Config) { c.ComponentAppID = "" },
+		"missing secret":       func(c *Config) { c.ComponentSecret = "" },
+		"missing token":        func(c *Config) { c.Token = "" },
+		"short AES key":        func(c *Config) { c.EncodingAESKey = "short" },
+		"relative push URL":    func(c *Config) { c.PushURL = "/events" },
+		"relative message URL": func(c *Config) { c.MessageURL = "/wechat/$APPID$/callback" },
+		"ftp message URL":      func(c *Config) { c.MessageURL = "ftp://host/$APPID$" },
+		"negative TTL":         func(c *Config) { c.TokenGrace = -1 },
+		"bad account appid":    func(c *Config) { c.Accounts = []Account{{AppID: "nope", Kind: KindMiniProgram, NickName: "x"}} },
+		"bad account kind":     func(c *Config) { c.Accounts = []Account{{AppID: "wx0123456789abcdee", Kind: "shop", NickName: "x"}} },
 		"duplicate account": func(c *Config) {
 			a := Account{AppID: "wx0123456789abcdee", Kind: KindMiniProgram, NickName: "x"}
 			c.Accounts = []Account{a, a}

@@ -66,6 +66,7 @@ var apiRoutes = map[string]*apiEndpoint{
 	"/cgi-bin/component/api_authorizer_token":    {name: "api_authorizer_token", postOnly: true, auth: authComponent, handle: (*Sandbox).apiAuthorizerToken},
 	"/cgi-bin/component/api_get_authorizer_list": {name: "api_get_authorizer_list", postOnly: true, auth: authComponent, handle: (*Sandbox).apiGetAuthorizerList},
 	"/cgi-bin/account/getaccountbasicinfo":       {name: "getaccountbasicinfo", auth: authAuthorizer, handle: (*Sandbox).apiGetAccountBasicInfo},
+	"/cgi-bin/message/custom/send":               {name: "send", postOnly: true, auth: authAuthorizer, handle: (*Sandbox).apiCustomSend},
 }
 
 // ServeHTTP serves WeChat's API paths (/cgi-bin/...), the authorization pages
@@ -95,6 +96,12 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == "/sandbox/revoke":
 		s.countCall("revoke")
 		s.serveRevoke(w, r)
+	case path == fanPath:
+		s.countCall("fan")
+		s.serveFan(w, r)
+	case path == releaseCheckPath:
+		s.countCall("release-check")
+		s.serveReleaseCheck(w, r)
 	case path == "/sandbox/" || path == "/sandbox" || path == "/":
 		s.serveStatus(w, r)
 	default:

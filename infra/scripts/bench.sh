@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: the benchmarks behind the figures in README.md ("Measured"), printed as they run. The
 # integration benchmarks run against DynamoDB Local and the WeChat sandbox, started for the run.
-#   BENCH_AUTHORIZERS (10000), BENCH_LATENCY (50ms), BENCH_CONCURRENCY (48) tune the refresh benchmark.
+#   BENCH_AUTHORIZERS (10000), BENCH_LATENCY (50ms), BENCH_CONCURRENCY (48) tune the refresh benchmark;
+#   BENCH_RATES, BENCH_SECONDS, BENCH_INSTANCES, BENCH_KINDS, BENCH_WARMUP_SECONDS the message-path load.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -18,3 +19,6 @@ go test -run='^$' -bench=. -benchtime=50x ./infra/localrun | grep -E '^Benchmark
 echo
 echo "== scheduled refresh: ${BENCH_AUTHORIZERS:-10000} authorizers, ${BENCH_LATENCY:-50ms} WeChat latency (shared/refresher) =="
 go test -run='^$' -bench=ScheduledRefresh -benchtime=1x -timeout 30m ./shared/refresher | grep -E '^Benchmark'
+echo
+echo "== message path, open loop through the local runner and the message binary (infra/devstack) =="
+go test -run='^$' -bench=MessagePathOpenLoop -benchtime=1x -timeout 30m ./infra/devstack | grep -E 'open loop|CPU per push|highest|^Benchmark'

@@ -66,7 +66,7 @@ trap 'stopped=1; exit 129' HUP
 
 ddb_port=$(free_port)
 # From its own folder: DynamoDB Local writes a metadata file into the working directory.
-(cd "$logs" && exec setsid java -XX:TieredStopAtLevel=1 -Xmx512m -Djava.library.path="$dir/dynamodb/DynamoDBLocal_lib" \
+(cd "$logs" && exec setsid java ${DYNAMODB_JAVA_OPTS:--XX:TieredStopAtLevel=1} -Xmx512m -Djava.library.path="$dir/dynamodb/DynamoDBLocal_lib" \
   -jar "$dir/dynamodb/DynamoDBLocal.jar" -inMemory -sharedDb -disableTelemetry -port "$ddb_port" \
   >"$logs/dynamodb.log" 2>&1) &
 emulators+=($!)

@@ -26,6 +26,8 @@ type DynamoDBFaults struct {
 
 	mu      sync.Mutex
 	lose    []lossRule
+	refuse  func(op string, body []byte) bool
+	refused int
 	cutAt   time.Time
 	cutHits int
 	lost    int
@@ -51,6 +53,21 @@ func (f *DynamoDBFaults) Lost() int {
 	return f.lost
 }
 
+// Refuse makes every request match accepts fail without reaching DynamoDB (the SDK's retries too), until
+// Refuse(nil). Refused reports how many did.
+func (f *DynamoDBFaults) Refuse(match func(op string, body []byte) bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refuse = match
+}
+
+// Refused reports how many requests Refuse turned away.
+func (f *DynamoDBFaults) Refused() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.refused
+}
+
 // CutAt makes every request from t on fail without reaching DynamoDB; CutHits counts them.
 func (f *DynamoDBFaults) CutAt(t time.Time) {
 	f.mu.Lock()
@@ -67,6 +84,7 @@ func (f *DynamoDBFaults) CutHits() int {
 
 var errLost = errors.New("connection reset by peer (testenv: answer lost after the request was applied)")
 var errCut = errors.New("testenv: the invocation has ended; nothing reaches DynamoDB")
+var errRefused = errors.New("testenv: request refused by the test")
 
 // RoundTrip implements http.RoundTripper.
 func (f *DynamoDBFaults) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -89,6 +107,11 @@ func (f *DynamoDBFaults) RoundTrip(req *http.Request) (*http.Response, error) {
 		f.cutHits++
 		f.mu.Unlock()
 		return nil, errCut
+	}
+	if f.refuse != nil && f.refuse(op, body) {
+		f.refused++
+		f.mu.Unlock()
+		return nil, errRefused
 	}
 	lose := false
 	for i := range f.lose {

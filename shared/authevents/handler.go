@@ -8,7 +8,6 @@ package authevents
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/wxtpp/platform/shared/logging"
+	"github.com/wxtpp/platform/shared/pushes"
 	"github.com/wxtpp/platform/shared/tokenstore"
 	"github.com/wxtpp/platform/shared/wxcrypt"
 )
@@ -66,30 +66,15 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	log := h.logger().With("request_id", req.RequestContext.RequestID)
 	ctx = logging.With(ctx, log)
 
-	body := []byte(req.Body)
-	if req.IsBase64Encoded {
-		b, err := base64.StdEncoding.DecodeString(req.Body)
-		if err != nil {
-			return reject(ctx, http.StatusBadRequest, "body is not valid base64", err), nil
-		}
-		body = b
-	}
 	max := h.MaxBody
 	if max == 0 {
 		max = DefaultMaxBody
 	}
-	if len(body) > max {
-		return reject(ctx, http.StatusRequestEntityTooLarge, "body too large", fmt.Errorf("%d bytes", len(body))), nil
+	push, rejected := pushes.Open(ctx, h.Crypter, req, max)
+	if rejected != nil {
+		return *rejected, nil
 	}
-	q := req.QueryStringParameters
-	sig, ts, nonce := q["msg_signature"], q["timestamp"], q["nonce"]
-	if sig == "" || ts == "" || nonce == "" {
-		return reject(ctx, http.StatusBadRequest, "msg_signature, timestamp and nonce are required", nil), nil
-	}
-	plain, key, err := h.Crypter.Open(body, sig, ts, nonce)
-	if err != nil {
-		return reject(ctx, statusFor(err), "push rejected", err), nil
-	}
+	plain := push.Plain
 	var ev Event
 	if err := xml.Unmarshal(plain, &ev); err != nil {
 		return reject(ctx, http.StatusBadRequest, "decrypted push is not valid XML", err), nil
@@ -99,10 +84,8 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	}
 	log = log.With("info_type", ev.InfoType, "create_time", ev.CreateTime)
 	ctx = logging.With(ctx, log)
-	if !key.IsCurrent() {
-		log.Warn("push decrypted with the previous EncodingAESKey; WeChat has not switched to the new key yet")
-	}
 
+	var err error
 	switch ev.InfoType {
 	case "component_verify_ticket":
 		err = h.ticket(ctx, ev)
@@ -160,34 +143,11 @@ func (h *Handler) ticket(ctx context.Context, ev Event) error {
 
 var errEmptyTicket = errors.New("component_verify_ticket push without a ticket")
 
-// statusFor maps a crypto failure to a 4xx: 401 for signatures, 403 for another appid, 400 for the rest.
-func statusFor(err error) int {
-	switch {
-	case errors.Is(err, wxcrypt.ErrInvalidSignature):
-		return http.StatusUnauthorized
-	case errors.Is(err, wxcrypt.ErrAppIDMismatch):
-		return http.StatusForbidden
-	default:
-		return http.StatusBadRequest
-	}
-}
-
 func reject(ctx context.Context, status int, msg string, err error) events.APIGatewayV2HTTPResponse {
-	attrs := []any{"status", status}
-	if err != nil {
-		attrs = append(attrs, "error", err.Error())
-	}
-	logging.From(ctx).Warn(msg, attrs...)
-	return text(status, msg)
+	return *pushes.Reject(ctx, status, msg, err)
 }
 
-func text(status int, body string) events.APIGatewayV2HTTPResponse {
-	return events.APIGatewayV2HTTPResponse{
-		StatusCode: status,
-		Headers:    map[string]string{"Content-Type": "text/plain; charset=utf-8"},
-		Body:       body,
-	}
-}
+func text(status int, body string) events.APIGatewayV2HTTPResponse { return pushes.Text(status, body) }
 
 func (h *Handler) logger() *slog.Logger {
 	if h.Logger != nil {

@@ -22,8 +22,10 @@ type Claim struct {
 	Code  string `dynamodbav:"Code"`
 	Owner string `dynamodbav:"Owner"` // unique per claim request
 	Until int64  `dynamodbav:"Until"` // unix ms: the holder's deadline; after it the claim can be taken over
-	// PreAuthCode is the pre_auth_code the authorization used, from WeChat's push (never from a browser).
+	// PreAuthCode is the pre_auth_code the authorization used, and GrantedAt when (unix seconds), from WeChat's
+	// push (never from a browser).
 	PreAuthCode string `dynamodbav:"PreAuthCode,omitempty"`
+	GrantedAt   int64  `dynamodbav:"GrantedAt,omitempty"`
 	// Exchange is api_query_auth's answer, persisted the moment it arrived.
 	Exchange *Exchange `dynamodbav:"Exchange,omitempty"`
 	// Spent: WeChat answered that the code is used or expired to a delivery that did not know the account
@@ -65,8 +67,8 @@ type claims struct {
 // take claims code for owner until the given time, if it is free: never claimed, or claimed by a holder
 // whose deadline passed without finishing. A spent claim is only handed to a delivery that can recover
 // (canRecover: it knows the account). It returns the claim as it now is (granted) or as it was (refused).
-// preAuthCode, from WeChat's push, is recorded either way.
-func (c claims) take(ctx context.Context, code, owner string, until time.Time, canRecover bool, preAuthCode string) (Claim, bool, error) {
+// The push's word (preAuthCode, grantedAt) is recorded either way.
+func (c claims) take(ctx context.Context, code, owner string, until time.Time, canRecover bool, preAuthCode string, grantedAt time.Time) (Claim, bool, error) {
 	now := c.now()
 	lapsed := expression.Name("Done").Equal(expression.Value(false)).
 		And(expression.Name("Until").LessThan(expression.Value(now.UnixMilli())))
@@ -80,7 +82,8 @@ func (c claims) take(ctx context.Context, code, owner string, until time.Time, c
 		Set(expression.Name("Done"), expression.Value(false)).
 		Set(expression.Name("PurgeAt"), expression.Value(now.Add(claimTTL).Unix()))
 	if preAuthCode != "" {
-		upd = upd.Set(expression.Name("PreAuthCode"), expression.Value(preAuthCode))
+		upd = upd.Set(expression.Name("PreAuthCode"), expression.Value(preAuthCode)).
+			Set(expression.Name("GrantedAt"), expression.Value(grantedAt.Unix()))
 	}
 	out, err := c.t.Update(ctx, claimKey(code), upd, &cond, types.ReturnValueAllNew)
 	if table.Refused(err) {
@@ -96,10 +99,10 @@ func (c claims) take(ctx context.Context, code, owner string, until time.Time, c
 			return cl, true, nil
 		}
 		if preAuthCode != "" && cl.PreAuthCode == "" && !cl.Done {
-			if err := c.notePreAuthCode(ctx, code, preAuthCode); err != nil {
+			if err := c.notePush(ctx, code, preAuthCode, grantedAt); err != nil {
 				return Claim{}, false, err
 			}
-			cl.PreAuthCode = preAuthCode
+			cl.PreAuthCode, cl.GrantedAt = preAuthCode, grantedAt.Unix()
 		}
 		return cl, false, nil
 	}
@@ -113,11 +116,12 @@ func (c claims) take(ctx context.Context, code, owner string, until time.Time, c
 	return cl, true, nil
 }
 
-// notePreAuthCode records, on a claim someone else holds, which pre_auth_code WeChat's push says the
-// authorization used, so the holder binds the tenant when it finishes even if the push stops waiting.
-func (c claims) notePreAuthCode(ctx context.Context, code, preAuthCode string) error {
+// notePush records, on a claim someone else holds, which pre_auth_code WeChat's push says the authorization
+// used and when, so the holder binds the tenant when it finishes even if the push stops waiting.
+func (c claims) notePush(ctx context.Context, code, preAuthCode string, grantedAt time.Time) error {
 	cond := expression.AttributeExists(expression.Name("PK"))
-	upd := expression.Set(expression.Name("PreAuthCode"), expression.Value(preAuthCode))
+	upd := expression.Set(expression.Name("PreAuthCode"), expression.Value(preAuthCode)).
+		Set(expression.Name("GrantedAt"), expression.Value(grantedAt.Unix()))
 	if _, err := c.t.Update(ctx, claimKey(code), upd, &cond, types.ReturnValueNone); err != nil && !table.Refused(err) {
 		return fmt.Errorf("note pre_auth_code on auth code claim: %w", err)
 	}

@@ -30,6 +30,7 @@ import (
 
 	"github.com/wxtpp/platform/shared/authevents"
 	"github.com/wxtpp/platform/shared/credentials"
+	"github.com/wxtpp/platform/shared/jobs"
 	"github.com/wxtpp/platform/shared/logging"
 	"github.com/wxtpp/platform/shared/table"
 	"github.com/wxtpp/platform/shared/tokenstore"
@@ -78,6 +79,13 @@ type Service struct {
 	wechat    WeChat
 	owner     string
 	seq       atomic.Int64
+
+	// Queue, when set, takes an `authorized` push whose exchange could not finish now (another delivery holds
+	// the code, WeChat is busy): the push is acknowledged and the jobs function completes it, however many
+	// times WeChat would have retried. Without it the push is left unacknowledged for WeChat to retry.
+	Queue *jobs.Queue
+	// RetryBase is the first delay of those jobs (jobs.Backoff); 0 = jobs.DefaultRetryBase.
+	RetryBase time.Duration
 
 	// PreAuthMinLife: a cached pre_auth_code is reused while it has at least this long to live. Default 5m.
 	PreAuthMinLife time.Duration
@@ -155,24 +163,80 @@ func (s *Service) Authorized(ctx context.Context, ev authevents.Event) error {
 			logging.From(ctx).Warn("spent pre_auth_code not recorded", "error", err.Error())
 		}
 	}
-	_, err := s.complete(ctx, delivery{
-		code: ev.AuthorizationCode, appID: ev.AuthorizerAppID, at: time.Unix(ev.CreateTime, 0),
-		preAuthCode: ev.PreAuthCode, wait: PushWait,
-	})
-	if errors.Is(err, ErrCodeFailed) {
-		// A code WeChat refuses will be refused on every retry too: acknowledge; it is logged. Anything
-		// else is returned, so the push is not acknowledged and WeChat sends it again.
+	err := s.push(ctx, AuthorizationJob{AppID: ev.AuthorizerAppID, Code: ev.AuthorizationCode,
+		CreateTime: ev.CreateTime, PreAuthCode: ev.PreAuthCode}, PushWait)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrCodeFailed):
+		// A code WeChat refuses will be refused on every retry too: acknowledge; it is logged.
 		logging.From(ctx).Error("authorization push not stored: code refused", "authorizer_appid", ev.AuthorizerAppID, "error", err.Error())
 		return nil
+	case s.Queue == nil:
+		return err // not acknowledged: WeChat sends it again
 	}
+	job := AuthorizationJob{Envelope: jobs.Envelope{Type: JobType, Version: jobs.Version, Attempt: 1}, AppID: ev.AuthorizerAppID,
+		Code: ev.AuthorizationCode, CreateTime: ev.CreateTime, PreAuthCode: ev.PreAuthCode}
+	if qerr := s.Queue.Send(ctx, job, jobs.Backoff(s.RetryBase, 1)); qerr != nil {
+		return fmt.Errorf("%w (and it was not queued: %v)", err, qerr)
+	}
+	logging.From(ctx).Warn("authorization not completed now; queued for the jobs function", "authorizer_appid", ev.AuthorizerAppID, "error", err.Error())
+	return nil
+}
+
+// JobType is the job that completes an `authorized` push later.
+const JobType = "authorization"
+
+// jobMaxAttempts bounds those jobs: with jobs.Backoff they span about a day.
+const jobMaxAttempts = 10
+
+// AuthorizationJob is an `authorized` push to complete.
+type AuthorizationJob struct {
+	jobs.Envelope
+	AppID       string `json:"appid"`
+	Code        string `json:"code"`
+	CreateTime  int64  `json:"create_time"`
+	PreAuthCode string `json:"pre_auth_code,omitempty"`
+}
+
+// push completes one push (or its job).
+func (s *Service) push(ctx context.Context, j AuthorizationJob, wait time.Duration) error {
+	at := time.Unix(j.CreateTime, 0)
+	_, err := s.complete(ctx, delivery{code: j.Code, appID: j.AppID, at: at, after: at, preAuthCode: j.PreAuthCode, wait: wait})
 	return err
+}
+
+// HandleJob runs an authorization job (the jobs function).
+func (s *Service) HandleJob(ctx context.Context, m jobs.Message) error {
+	var j AuthorizationJob
+	if err := m.Decode(&j); err != nil {
+		return err
+	}
+	if j.AppID == "" || j.Code == "" || j.CreateTime == 0 {
+		return jobs.Permanent(errors.New("authorization job without appid, code or create_time"))
+	}
+	err := s.push(ctx, j, PushWait)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrCodeFailed):
+		return jobs.Permanent(err)
+	}
+	return jobs.Retry(jobs.Backoff(s.RetryBase, m.Attempt+1), jobMaxAttempts, err)
+}
+
+// Exchange completes (or finds completed) the exchange of code for the account appID, without binding a
+// tenant: the message path's 全网发布 case, where WeChat's test account sends its own authorization code.
+func (s *Service) Exchange(ctx context.Context, code, appID string) (tokenstore.Authorizer, error) {
+	return s.complete(ctx, delivery{code: code, appID: appID, at: s.Now(), wait: PushWait})
 }
 
 // Redirect is the browser's return to /auth/callback: the code, and what the signed state says.
 type Redirect struct {
 	Code        string
-	Tenant      string // the state's tenant
-	PreAuthCode string // the pre_auth_code the state's link offered
+	Tenant      string    // the state's tenant
+	PreAuthCode string    // the pre_auth_code the state's link offered
+	IssuedAt    time.Time // when the state was issued (its page rendered): the authorization is later
 	// WaitFor bounds how long the redirect waits for the exchange and for WeChat's push to confirm which
 	// link the authorization came from.
 	WaitFor time.Duration
@@ -190,13 +254,14 @@ type Result struct {
 // the authorization came from the redirect's link. It never binds a tenant itself.
 func (s *Service) Redirect(ctx context.Context, r Redirect) (Result, error) {
 	start := s.Now()
-	if r.PreAuthCode != "" {
-		// The link's code is spent either way (at worst a code the visitor's own link would have reused).
-		if err := s.preAuths.spend(ctx, r.PreAuthCode); err != nil {
-			logging.From(ctx).Warn("spent pre_auth_code not recorded", "error", err.Error())
-		}
+	// The grant came between the page and now. Its exact time comes with the push; until then anything
+	// stored after the page may be newer. (Only the push marks the pre_auth_code spent: a redirect may carry
+	// any code.)
+	after := r.IssuedAt
+	if after.IsZero() || after.After(start) {
+		after = start
 	}
-	a, err := s.complete(ctx, delivery{code: r.Code, at: start, wait: r.WaitFor})
+	a, err := s.complete(ctx, delivery{code: r.Code, at: start, after: after, wait: r.WaitFor})
 	if err != nil {
 		return Result{}, err
 	}
@@ -227,7 +292,10 @@ func (s *Service) Outcome(ctx context.Context, code string) (tokenstore.Authoriz
 	if err != nil {
 		return tokenstore.Authorizer{}, err
 	}
-	if !cl.Done || cl.AppID == "" {
+	switch {
+	case cl.Done && cl.AppID == "":
+		return tokenstore.Authorizer{}, fmt.Errorf("%w: %s", ErrCodeFailed, cl.FailReason)
+	case !cl.Done:
 		return tokenstore.Authorizer{}, ErrNotConfirmed
 	}
 	return s.store.Authorizer(ctx, cl.AppID)
@@ -238,6 +306,7 @@ type delivery struct {
 	code        string
 	appID       string    // from the push; "" from the redirect
 	at          time.Time // when WeChat granted it (push CreateTime), or when the redirect arrived
+	after       time.Time // the earliest it can have been granted (the push: at; the redirect: its page)
 	preAuthCode string    // from the push: the pre_auth_code the authorization used
 	wait        time.Duration
 }
@@ -261,21 +330,23 @@ func (s *Service) complete(ctx context.Context, d delivery) (tokenstore.Authoriz
 		waitEnd = latest
 	}
 	spentSeen := false
+	var heldUntil int64 // unix ms: someone holds the claim until then; only read it meanwhile
 	for {
 		var (
 			cl   Claim
 			mine bool
 			err  error
 		)
-		if s.Now().Add(MinExchange + WriteReserve).After(deadline) {
-			// Too little time left to exchange without risking WeChat's answer: only look.
+		now := s.Now()
+		if now.Add(MinExchange+WriteReserve).After(deadline) || now.UnixMilli() <= heldUntil {
+			// Too little time left to exchange without risking WeChat's answer, or the claim is held: only look.
 			cl, err = s.claims.get(ctx, d.code)
 			if errors.Is(err, table.ErrNotFound) {
-				err = nil
+				cl, err = Claim{}, nil
 			}
 		} else {
 			owner := s.requestOwner()
-			cl, mine, err = s.claims.take(ctx, d.code, owner, deadline, d.appID != "", d.preAuthCode)
+			cl, mine, err = s.claims.take(ctx, d.code, owner, deadline, d.appID != "", d.preAuthCode, d.at)
 			if err == nil && mine {
 				a, err := s.exchange(ctx, d, cl, owner, deadline)
 				if !errors.Is(err, errLeftToPush) {
@@ -294,6 +365,12 @@ func (s *Service) complete(ctx context.Context, d delivery) (tokenstore.Authoriz
 			}
 			return s.settle(ctx, d, cl.AppID)
 		}
+		if d.preAuthCode != "" && cl.PreAuthCode == "" && cl.Owner != "" {
+			if err := s.claims.notePush(ctx, d.code, d.preAuthCode, d.at); err != nil {
+				return tokenstore.Authorizer{}, err
+			}
+		}
+		heldUntil = cl.Until
 		if !s.Now().Before(waitEnd) {
 			if spentSeen || cl.Spent {
 				return tokenstore.Authorizer{}, fmt.Errorf("%w: WeChat reports the code used; its push completes the authorization", ErrNotConfirmed)
@@ -322,7 +399,7 @@ var errLeftToPush = errors.New("code spent; left to the push")
 // which pre_auth_code was used); the redirect only reads.
 func (s *Service) settle(ctx context.Context, d delivery, appID string) (tokenstore.Authorizer, error) {
 	if d.preAuthCode != "" {
-		return s.bind(ctx, appID, d.code, d.preAuthCode)
+		return s.bind(ctx, appID, d.code, d.preAuthCode, d.at)
 	}
 	return s.store.Authorizer(ctx, appID)
 }
@@ -338,10 +415,15 @@ var (
 	errSpent        = &wxapi.Error{API: "api_query_auth", Code: codeInvalid, Msg: "code already reported spent (recorded on the claim)"}
 )
 
-// writeContext is the context of a durable write after a WeChat call: its own WriteReserve, not cut short by
-// the caller's (WeChat has acted; what it gave us must land).
-func writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), WriteReserve)
+// writeContext is the context of the durable writes after a WeChat call: not cut short by the caller's
+// cancellation (WeChat has acted; what it gave us must land), but over by the invocation's deadline, after
+// which Lambda may freeze the process mid-write.
+func writeContext(ctx context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
+	end := time.Now().Add(WriteReserve)
+	if deadline.Before(end) {
+		end = deadline
+	}
+	return context.WithDeadline(context.WithoutCancel(ctx), end)
 }
 
 // exchange runs with the claim held until deadline: api_query_auth (unless a previous holder already got
@@ -353,10 +435,11 @@ func (s *Service) exchange(ctx context.Context, d delivery, cl Claim, owner stri
 	defer cancel()
 
 	var (
-		info         wxapi.AuthorizationInfo
-		details      wxapi.AuthorizerDetails
-		detailsKnown bool
-		err          error
+		info           wxapi.AuthorizationInfo
+		details        wxapi.AuthorizerDetails
+		detailsKnown   bool
+		detailsSkipped bool
+		err            error
 	)
 	switch {
 	case cl.Exchange != nil:
@@ -372,9 +455,11 @@ func (s *Service) exchange(ctx context.Context, d delivery, cl Claim, owner stri
 		})
 		if err == nil {
 			// The code is spent now: what WeChat gave for it is written down before anything else.
-			wctx, wcancel := writeContext(ctx)
+			wctx, wcancel := writeContext(ctx, deadline)
 			if perr := s.claims.recordExchange(wctx, d.code, owner, exchangeOf(info, s.Now())); perr != nil {
-				log.Warn("exchange not persisted on the claim; continuing", "error", perr.Error())
+				// Not on the claim: no further WeChat call before the account itself is stored.
+				log.Warn("exchange not persisted on the claim; storing the account at once", "error", perr.Error())
+				detailsSkipped = true
 			}
 			wcancel()
 		}
@@ -383,7 +468,7 @@ func (s *Service) exchange(ctx context.Context, d delivery, cl Claim, owner stri
 		if d.appID == "" {
 			// Perhaps an exchange whose answer was lost spent it. The redirect cannot tell whose account this
 			// is; the push (retried by WeChat until answered) can. Note it and leave the ending to the push.
-			wctx, wcancel := writeContext(ctx)
+			wctx, wcancel := writeContext(ctx, deadline)
 			defer wcancel()
 			if merr := s.claims.markSpent(wctx, d.code, owner); merr != nil {
 				return tokenstore.Authorizer{}, merr
@@ -406,14 +491,14 @@ func (s *Service) exchange(ctx context.Context, d delivery, cl Claim, owner stri
 		}
 	}
 	if err != nil {
-		return tokenstore.Authorizer{}, s.failed(ctx, d, owner, err)
+		return tokenstore.Authorizer{}, s.failed(ctx, d, owner, deadline, err)
 	}
 	appID := info.Appid()
 	if d.appID != "" && d.appID != appID {
 		err := fmt.Errorf("%w: code belongs to %s, push said %s", errWrongAccount, appID, d.appID)
-		return tokenstore.Authorizer{}, s.failed(ctx, d, owner, err)
+		return tokenstore.Authorizer{}, s.failed(ctx, d, owner, deadline, err)
 	}
-	if !detailsKnown && callCtx.Err() == nil {
+	if !detailsKnown && !detailsSkipped && callCtx.Err() == nil {
 		var derr error
 		if details, derr = s.authorizerInfo(callCtx, appID); derr == nil {
 			detailsKnown = true
@@ -425,41 +510,47 @@ func (s *Service) exchange(ctx context.Context, d delivery, cl Claim, owner stri
 	a := tokenstore.Authorization{
 		AppID: appID, Kind: kind(details.Info), Info: accountInfo(details.Info), InfoKnown: detailsKnown,
 		PermissionSets: info.PermissionSets(), AccessToken: info.AccessToken, RefreshToken: info.RefreshToken,
-		ExpiresAt: s.Now().Add(time.Duration(info.ExpiresIn) * time.Second), AuthCode: d.code, At: d.at,
+		ExpiresAt: s.Now().Add(time.Duration(info.ExpiresIn) * time.Second), AuthCode: d.code, At: d.at, After: d.after,
 	}
-	wctx, wcancel := writeContext(ctx)
+	wctx, wcancel := writeContext(ctx, deadline)
 	defer wcancel()
 	stored, err := s.store.PutAuthorization(wctx, a)
 	if errors.Is(err, tokenstore.ErrStale) {
-		// A later authorization or revocation of this account is already stored; it wins.
-		log.Info("authorization superseded by a later event", "authorizer_appid", appID)
-		if _, err := s.claims.finish(wctx, d.code, owner, appID, ""); err != nil {
-			log.Warn("auth code claim not finished", "error", err.Error())
+		if stored, err = s.store.Authorizer(wctx, appID); err != nil {
+			return tokenstore.Authorizer{}, err
 		}
-		return s.store.Authorizer(wctx, appID)
-	}
-	if err != nil {
+		if stored.AuthCode != d.code {
+			// An authorization or revocation that may be later is stored; it wins.
+			log.Info("authorization superseded by a later event", "authorizer_appid", appID)
+			if _, err := s.claims.finish(wctx, d.code, owner, appID, ""); err != nil {
+				log.Warn("auth code claim not finished", "error", err.Error())
+			}
+			return stored, nil
+		}
+		// This very authorization was stored by an earlier holder that did not get to finish the claim.
+	} else if err != nil {
 		// The exchange stays on the claim, which lapses at our deadline: the next delivery stores it.
 		if rerr := s.claims.release(wctx, d.code, owner); rerr != nil {
 			log.Warn("auth code claim not released; it lapses at the deadline", "error", rerr.Error())
 		}
 		return tokenstore.Authorizer{}, err
+	} else {
+		log.Info("authorizer stored", "authorizer_appid", appID, "kind", stored.Kind, "permission_sets", stored.PermissionSets)
 	}
 	done, err := s.claims.finish(wctx, d.code, owner, appID, "")
 	if err != nil {
 		// The account is stored; only the claim's bookkeeping failed. Once the claim lapses a later delivery
-		// finishes it from the persisted exchange.
+		// finds the account stored and finishes it.
 		log.Warn("auth code claim not finished", "authorizer_appid", appID, "error", err.Error())
 	}
-	log.Info("authorizer stored", "authorizer_appid", appID, "kind", stored.Kind, "permission_sets", stored.PermissionSets)
-	preAuth := d.preAuthCode
-	if preAuth == "" {
-		preAuth = done.PreAuthCode // the push noted it while we exchanged
+	preAuth, grantedAt := d.preAuthCode, d.at
+	if preAuth == "" && done.PreAuthCode != "" {
+		preAuth, grantedAt = done.PreAuthCode, time.Unix(done.GrantedAt, 0) // the push noted them while we exchanged
 	}
 	if preAuth == "" {
 		return stored, nil
 	}
-	return s.bind(wctx, appID, d.code, preAuth)
+	return s.bind(wctx, appID, d.code, preAuth, grantedAt)
 }
 
 func (x *Exchange) info(now time.Time) wxapi.AuthorizationInfo {
@@ -477,9 +568,10 @@ func (x *Exchange) info(now time.Time) wxapi.AuthorizationInfo {
 	return info
 }
 
-// bind binds the stored authorization from code to the tenant its pre_auth_code was issued to. A code we
-// did not issue (an authorization started elsewhere) leaves the tenant as it is.
-func (s *Service) bind(ctx context.Context, appID, code, preAuthCode string) (tokenstore.Authorizer, error) {
+// bind binds the stored authorization from code to the tenant its pre_auth_code was issued to, and records
+// when WeChat granted it. A code we did not issue (an authorization started elsewhere) leaves the tenant as
+// it is.
+func (s *Service) bind(ctx context.Context, appID, code, preAuthCode string, grantedAt time.Time) (tokenstore.Authorizer, error) {
 	log := logging.From(ctx)
 	issued, err := s.preAuths.issued(ctx, preAuthCode)
 	if errors.Is(err, table.ErrNotFound) {
@@ -489,7 +581,7 @@ func (s *Service) bind(ctx context.Context, appID, code, preAuthCode string) (to
 	if err != nil {
 		return tokenstore.Authorizer{}, err
 	}
-	b, err := s.store.BindTenant(ctx, appID, code, preAuthCode, issued.Tenant)
+	b, err := s.store.BindTenant(ctx, appID, code, preAuthCode, issued.Tenant, grantedAt)
 	if errors.Is(err, tokenstore.ErrStale) {
 		log.Info("a later authorization is stored; tenant not bound from an older one", "authorizer_appid", appID)
 		return s.store.Authorizer(ctx, appID)
@@ -509,8 +601,8 @@ func (s *Service) bind(ctx context.Context, appID, code, preAuthCode string) (to
 // recorded, so other deliveries stop waiting. Anything else (WeChat busy, no component token yet, our own
 // deadline, DynamoDB) releases the claim, so another delivery or WeChat's retry of the push can still
 // succeed; what the claim learned stays on it.
-func (s *Service) failed(ctx context.Context, d delivery, owner string, err error) error {
-	wctx, cancel := writeContext(ctx)
+func (s *Service) failed(ctx context.Context, d delivery, owner string, deadline time.Time, err error) error {
+	wctx, cancel := writeContext(ctx, deadline)
 	defer cancel()
 	if wxapi.IsCode(err, codeInvalid, codeExpired) || errors.Is(err, errWrongAccount) {
 		if _, ferr := s.claims.finish(wctx, d.code, owner, "", err.Error()); ferr != nil {

@@ -2,7 +2,9 @@ package authorization_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -14,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/wxtpp/platform/infra/localrun"
 	"github.com/wxtpp/platform/infra/sandbox"
@@ -22,6 +26,7 @@ import (
 	"github.com/wxtpp/platform/shared/authevents"
 	"github.com/wxtpp/platform/shared/authorization"
 	"github.com/wxtpp/platform/shared/credentials"
+	"github.com/wxtpp/platform/shared/jobs"
 	"github.com/wxtpp/platform/shared/tokenstore"
 	"github.com/wxtpp/platform/shared/wxapi"
 	"github.com/wxtpp/platform/shared/wxcrypt"
@@ -607,13 +612,31 @@ func TestStolenAuthCodeThroughAnotherTenantsLinkNeitherMovesNorShowsTheAccount(t
 			t.Fatalf("history records a move: %+v", ev)
 		}
 	}
-	// Even before the victim's own redirect came back, a replay binds nothing: only the push binds.
-	pre2 := e.link(t, "victim")
-	code2 := e.authorize(t, officialAccount, pre2)
-	if r, _ := e.callback.Redirect(ctx, authorization.Redirect{Code: code2, Tenant: "attacker", PreAuthCode: attackerPre, WaitFor: time.Second}); r.Confirmed {
-		t.Fatal("a replay before the victim's redirect was confirmed")
+}
+
+// Issue 7, item 3: the attacker replays the victim's code through their own link before WeChat's push has
+// arrived (and before the victim's own redirect): the attacker's redirect may even exchange the code, but it
+// binds nothing and shows nothing; the push binds the victim's tenant.
+func TestStolenAuthCodeReplayedBeforeThePushBindsNothing(t *testing.T) {
+	e := newEnv(t, func(c *sandbox.Config) { c.PushURL = "" })
+	ctx := context.Background()
+	victimPre := e.link(t, "victim")
+	code := e.authorize(t, officialAccount, victimPre)
+	attackerPre := e.link(t, "attacker")
+	r, err := e.callback.Redirect(ctx, authorization.Redirect{Code: code, Tenant: "attacker", PreAuthCode: attackerPre, WaitFor: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("attacker's redirect: %v", err)
+	}
+	if r.Confirmed || r.Authorizer.Tenant != "" {
+		t.Fatalf("attacker's redirect: confirmed %v, tenant %q", r.Confirmed, r.Authorizer.Tenant)
+	}
+	if err := e.push.Authorized(ctx, pushed(officialAccount, code, victimPre)); err != nil {
+		t.Fatal(err)
 	}
 	e.checkConsistent(t, officialAccount, "victim")
+	if a, _ := e.callback.Outcome(ctx, code); authorization.Confirmed(a, authorization.Redirect{Code: code, Tenant: "attacker", PreAuthCode: attackerPre}) {
+		t.Fatal("a reload of the attacker's page would show the account")
+	}
 }
 
 func mustHistory(t *testing.T, store *tokenstore.Store, appid string) []tokenstore.Event {
@@ -706,6 +729,139 @@ func TestLostAnswerToTheClaimWriteIsAGrant(t *testing.T) {
 	}
 	if e.faults.Lost() != 1 {
 		t.Fatal("set-up: no answer was lost")
+	}
+	e.checkConsistent(t, miniProgram, "t1")
+}
+
+// The redirect stored the account but could not finish the code's claim (its write failed; the invocation
+// ended). WeChat's push, later, continues from what the claim kept: it must find this very authorization
+// stored, finish the claim and bind the tenant, not take it for a newer one and acknowledge without binding.
+func TestPushAfterTheRedirectStoredButDidNotFinishBindsTheTenant(t *testing.T) {
+	e := newEnv(t, func(c *sandbox.Config) { c.PushURL = "" })
+	ctx := context.Background()
+	pre := e.link(t, "t1")
+	code := e.authorize(t, miniProgram, pre)
+	granted := time.Now().Add(-2 * time.Second) // WeChat's CreateTime, seconds before the redirect arrived
+	e.faults.Refuse(func(op string, body []byte) bool {
+		return op == "UpdateItem" && strings.Contains(string(body), "AUTHCODE#") && strings.Contains(string(body), `"BOOL":true`)
+	})
+	if _, err := e.callback.Redirect(ctx, authorization.Redirect{Code: code, Tenant: "t1", PreAuthCode: pre}); err != nil {
+		t.Fatal(err)
+	}
+	if e.faults.Refused() == 0 {
+		t.Fatal("set-up: the claim's finish was not refused")
+	}
+	e.faults.Refuse(nil)
+	stored, _ := e.store.Authorizer(ctx, miniProgram)
+	if stored.AuthCode != code || stored.Tenant != "" {
+		t.Fatalf("set-up: after the redirect %+v", stored)
+	}
+	// The push comes once the redirect's claim has lapsed (its clock is later).
+	late := e.service(e.api)
+	late.Now = func() time.Time { return time.Now().Add(time.Minute) }
+	ev := pushed(miniProgram, code, pre)
+	ev.CreateTime = granted.Unix()
+	if err := late.Authorized(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	a := e.checkConsistent(t, miniProgram, "t1")
+	if a.AuthorizedAt != granted.Truncate(time.Second).UnixMilli() {
+		t.Errorf("AuthorizedAt %d, want WeChat's CreateTime %d", a.AuthorizedAt, granted.Truncate(time.Second).UnixMilli())
+	}
+	if n := e.wx.Calls("api_query_auth"); n != 1 {
+		t.Errorf("api_query_auth called %d times, want 1", n)
+	}
+}
+
+// C1 is granted through tenant A's link; its redirect and push are delayed. C2, granted later through tenant
+// B's link, is stored and bound. C1's late redirect must not put C1 (with a refresh token WeChat has since
+// invalidated) over C2, nor its late push move the account back to A: the redirect cannot know when C1 was
+// granted, only that it was after its page was rendered, and C2 was stored after that.
+func TestLateRedirectOfAnOlderGrantDoesNotReplaceANewerAuthorization(t *testing.T) {
+	e := newEnv(t, func(c *sandbox.Config) { c.PushURL = "" })
+	ctx := context.Background()
+	rendered := time.Now().Add(-time.Minute)
+	preA := e.link(t, "tenant-a")
+	c1 := e.authorize(t, miniProgram, preA)
+	preB := e.link(t, "tenant-b")
+	c2 := e.authorize(t, miniProgram, preB)
+	ev2 := pushed(miniProgram, c2, preB)
+	ev2.CreateTime = rendered.Add(30 * time.Second).Unix()
+	if err := e.push.Authorized(ctx, ev2); err != nil {
+		t.Fatal(err)
+	}
+	e.checkConsistent(t, miniProgram, "tenant-b")
+
+	res, err := e.callback.Redirect(ctx, authorization.Redirect{Code: c1, Tenant: "tenant-a", PreAuthCode: preA, IssuedAt: rendered, WaitFor: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("late redirect: %v", err)
+	}
+	if res.Confirmed {
+		t.Fatal("the late redirect of the older grant was confirmed")
+	}
+	ev1 := pushed(miniProgram, c1, preA)
+	ev1.CreateTime = rendered.Add(10 * time.Second).Unix()
+	if err := e.push.Authorized(ctx, ev1); err != nil {
+		t.Fatal(err)
+	}
+	a := e.checkConsistent(t, miniProgram, "tenant-b")
+	if a.AuthCode != c2 {
+		t.Fatal("the older authorization replaced the newer one")
+	}
+}
+
+// A push that cannot finish now (the redirect holds the code, then its invocation dies mid-exchange, after
+// WeChat spent the code) is acknowledged only once it is queued; the job completes it later, recovering the
+// refresh token through api_get_authorizer_info, however many times WeChat would have retried the push.
+func TestPushThatCannotFinishNowIsCompletedByItsJob(t *testing.T) {
+	e := newEnv(t, func(c *sandbox.Config) { c.PushURL = "" })
+	ctx := context.Background()
+	sq := testenv.SQS(t)
+	q, err := sq.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(fmt.Sprintf("authz-%d", time.Now().UnixNano()))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := &jobs.Queue{SQS: sq, URL: aws.ToString(q.QueueUrl)}
+	pre := e.link(t, "t1")
+	code := e.authorize(t, miniProgram, pre)
+
+	hold := make(chan struct{})
+	e.wx.SetFault("api_query_auth", sandbox.Fault{HoldAnswer: hold})
+	rctx, cancel := context.WithTimeout(ctx, 8*time.Second)
+	defer cancel()
+	redirected := make(chan error, 1)
+	go func() {
+		_, err := e.callback.Redirect(rctx, authorization.Redirect{Code: code, Tenant: "t1", PreAuthCode: pre})
+		redirected <- err
+	}()
+	testenv.Eventually(t, 5*time.Second, "the redirect's api_query_auth", func() bool { return e.wx.Served("api_query_auth") == 1 })
+
+	pushSide := e.service(e.api)
+	pushSide.Queue, pushSide.RetryBase = queue, time.Second
+	if err := pushSide.Authorized(ctx, pushed(miniProgram, code, pre)); err != nil {
+		t.Fatalf("push: %v (want acknowledged once queued)", err)
+	}
+	// The redirect's invocation ends: WeChat's answer comes back to a process that can no longer write.
+	e.faults.CutAt(time.Now())
+	close(hold)
+	if err := <-redirected; err == nil {
+		t.Fatal("set-up: the cut-off redirect succeeded")
+	}
+	e.faults.CutAt(time.Time{})
+
+	out, err := sq.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 1, WaitTimeSeconds: 5})
+	if err != nil || len(out.Messages) != 1 {
+		t.Fatalf("queued jobs: %d, %v", len(out.Messages), err)
+	}
+	var env jobs.Envelope
+	body := aws.ToString(out.Messages[0].Body)
+	if err := json.Unmarshal([]byte(body), &env); err != nil || env.Type != authorization.JobType {
+		t.Fatalf("job %s", body)
+	}
+	worker := e.service(e.api)
+	worker.Now = func() time.Time { return time.Now().Add(time.Minute) } // after the dead redirect's claim lapsed
+	if err := worker.HandleJob(ctx, jobs.Message{ID: "m", Body: []byte(body), Type: env.Type, Attempt: env.Attempt}); err != nil {
+		t.Fatalf("job: %v", err)
 	}
 	e.checkConsistent(t, miniProgram, "t1")
 }

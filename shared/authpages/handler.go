@@ -208,7 +208,7 @@ func (p *page) start(q url.Values) events.APIGatewayV2HTTPResponse {
 	if err != nil {
 		return p.failErr("link not re-encoded", err)
 	}
-	st := State{Tenant: link.Tenant, Nonce: NewNonce(), Exp: exp.Unix(), PreAuthCode: pre, ReturnURL: link.ReturnURL, Link: linkQuery}
+	st := State{Tenant: link.Tenant, Nonce: NewNonce(), Exp: exp.Unix(), Iat: now.Unix(), PreAuthCode: pre, ReturnURL: link.ReturnURL, Link: linkQuery}
 	token, err := SignState(h.StateKey, st)
 	if err != nil {
 		return p.failErr("state not signed", err)
@@ -269,6 +269,9 @@ func (p *page) callback(q url.Values) events.APIGatewayV2HTTPResponse {
 		wait = CallbackWait
 	}
 	redirect := authorization.Redirect{Code: code, Tenant: st.Tenant, PreAuthCode: st.PreAuthCode, WaitFor: wait}
+	if st.Iat > 0 {
+		redirect.IssuedAt = time.Unix(st.Iat, 0)
+	}
 	// Spent before the exchange: a replayed link changes nothing, even while the first one is still running.
 	if err := h.Table.UseOnce(p.ctx, "state:"+st.Nonce, time.Unix(st.Exp, 0)); err != nil {
 		if errors.Is(err, table.ErrUsed) {

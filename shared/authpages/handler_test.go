@@ -167,7 +167,7 @@ func text(page, id string) (string, bool) {
 // signed is the start link the operator CLI would print for l (the tenant created first, as the CLI requires).
 func (e *env) signed(t *testing.T, l authlink.Link) string {
 	t.Helper()
-	if _, _, err := e.tenants.Set(context.Background(), l.Tenant, nil); err != nil {
+	if _, err := e.tenants.Set(context.Background(), l.Tenant, tenants.Changes{}); err != nil {
 		t.Fatal(err)
 	}
 	if l.Expires.IsZero() {
@@ -592,8 +592,8 @@ func TestWeChatBusyIs502AndStoresNothing(t *testing.T) {
 	// The start page too: no pre_auth_code, no page with a dead link.
 	e.wx.SetFault("*", sandbox.Fault{BusyRate: 1})
 	e.wx.SetFault("api_query_auth", sandbox.Fault{})
-	// A cached pre_auth_code would still be served; the one above was spent by the callback.
-	start := get(t, e.signed(t, authlink.Link{Tenant: "t1"}))
+	// (t1's cached pre_auth_code would still be served: only WeChat's push says it was spent.)
+	start := get(t, e.signed(t, authlink.Link{Tenant: "t2"}))
 	if start.status != 502 || strings.Contains(start.body, `id="authorize-pc"`) {
 		t.Fatalf("start with WeChat busy: HTTP %d\n%s", start.status, start.body)
 	}

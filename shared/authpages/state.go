@@ -32,6 +32,7 @@ type State struct {
 	Tenant      string `json:"tenant"`
 	Nonce       string `json:"nonce"` // makes each state single-use (tokenstore.UseOnce)
 	Exp         int64  `json:"exp"`   // unix seconds
+	Iat         int64  `json:"iat"`   // unix seconds: when its page rendered (the authorization came later)
 	PreAuthCode string `json:"pre_auth_code,omitempty"`
 	ReturnURL   string `json:"return_url,omitempty"`
 	Link        string `json:"link,omitempty"` // the signed start link's query: a fresh start while it is valid

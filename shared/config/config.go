@@ -20,6 +20,7 @@ import (
 type Config struct {
 	TableName          string
 	QueueURL           string
+	DLQURL             string // the jobs queue's dead-letter queue: jobs that cannot run go there with their reason
 	PublicBaseURL      string // https://… of the HTTP API, used to build redirect URIs
 	ComponentAppID     string
 	WechatAPIBase      string // https://api.weixin.qq.com, or the sandbox
@@ -29,6 +30,13 @@ type Config struct {
 	RefreshMargin time.Duration
 	// PreAuthPerMinute bounds the pre_auth_codes the platform gets from WeChat per minute, all tenants together.
 	PreAuthPerMinute int
+	// RelayTimeout is how long a merchant's webhook has to answer a delivery (RELAY_TIMEOUT, default 3s).
+	RelayTimeout time.Duration
+	// WebhookAllowLocal lets webhooks use http and reach loopback and private addresses (WEBHOOK_ALLOW_LOCAL):
+	// the local stack and tests only; in AWS webhooks are https to public addresses.
+	WebhookAllowLocal bool
+	// RetryBase is the delay before a failed job's first retry; later ones triple it (RETRY_BASE_DELAY, 10s).
+	RetryBase time.Duration
 
 	Secrets Secrets
 }
@@ -68,6 +76,7 @@ func Load(ctx context.Context, getenv func(string) string, fetch ParameterFetche
 	c := Config{
 		TableName:      getenv("TABLE_NAME"),
 		QueueURL:       getenv("QUEUE_URL"),
+		DLQURL:         getenv("DLQ_URL"),
 		PublicBaseURL:  strings.TrimRight(getenv("PUBLIC_BASE_URL"), "/"),
 		ComponentAppID: getenv("WECHAT_COMPONENT_APPID"),
 		WechatAPIBase:  strings.TrimRight(or(getenv("WECHAT_API_BASE"), "https://api.weixin.qq.com"), "/"),
@@ -76,6 +85,8 @@ func Load(ctx context.Context, getenv func(string) string, fetch ParameterFetche
 		// WeChat publishes no quota for api_create_preauthcode; tenants reuse their code, so this only
 		// bounds a burst of new ones.
 		PreAuthPerMinute: 60,
+		RelayTimeout:     3 * time.Second,
+		RetryBase:        10 * time.Second,
 	}
 	for _, u := range strings.Split(getenv("RETURN_URL_ALLOWLIST"), ",") {
 		if u = strings.TrimSpace(u); u != "" {
@@ -90,6 +101,25 @@ func Load(ctx context.Context, getenv func(string) string, fetch ParameterFetche
 		c.RefreshMargin = d
 	}
 
+	for _, d := range []struct {
+		env string
+		to  *time.Duration
+	}{{"RELAY_TIMEOUT", &c.RelayTimeout}, {"RETRY_BASE_DELAY", &c.RetryBase}} {
+		if v := getenv(d.env); v != "" {
+			x, err := time.ParseDuration(v)
+			if err != nil || x <= 0 {
+				return Config{}, fmt.Errorf("config: %s %q is not a positive duration", d.env, v)
+			}
+			*d.to = x
+		}
+	}
+	switch v := getenv("WEBHOOK_ALLOW_LOCAL"); v {
+	case "", "0", "false":
+	case "1", "true":
+		c.WebhookAllowLocal = true
+	default:
+		return Config{}, fmt.Errorf("config: WEBHOOK_ALLOW_LOCAL %q: use 1 or 0", v)
+	}
 	if v := getenv("PREAUTH_CODES_PER_MINUTE"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
@@ -200,6 +230,10 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("table_name", c.TableName),
 		slog.String("queue_url", c.QueueURL),
+		slog.String("dlq_url", c.DLQURL),
+		slog.Duration("relay_timeout", c.RelayTimeout),
+		slog.Bool("webhook_allow_local", c.WebhookAllowLocal),
+		slog.Duration("retry_base_delay", c.RetryBase),
 		slog.String("public_base_url", c.PublicBaseURL),
 		slog.String("component_appid", c.ComponentAppID),
 		slog.String("wechat_api_base", c.WechatAPIBase),

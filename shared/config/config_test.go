@@ -81,6 +81,8 @@ func TestLoadDefaults(t *testing.T) {
 		WechatMPBase:     "https://mp.weixin.qq.com",
 		RefreshMargin:    20 * time.Minute,
 		PreAuthPerMinute: 60,
+		RelayTimeout:     3 * time.Second,
+		RetryBase:        10 * time.Second,
 		Secrets: config.Secrets{ComponentSecret: secComponent, Token: secToken, EncodingAESKey: secAESKey,
 			EncodingAESKeyPrevious: secAESPrev, StateSigningKey: secState, LinkSigningKey: secLink},
 	}
@@ -115,6 +117,18 @@ func TestLoadPlainSettings(t *testing.T) {
 	}
 	if c.RefreshMargin != 7*time.Minute+30*time.Second {
 		t.Errorf("RefreshMargin %v, want 7m30s", c.RefreshMargin)
+	}
+}
+
+func TestLoadRelaySettings(t *testing.T) {
+	c, err := load(t, local.with("RELAY_TIMEOUT", "1500ms", "RETRY_BASE_DELAY", "2s", "WEBHOOK_ALLOW_LOCAL", "1", "DLQ_URL", "http://q/dlq"))
+	if err != nil || c.RelayTimeout != 1500*time.Millisecond || c.RetryBase != 2*time.Second || !c.WebhookAllowLocal || c.DLQURL != "http://q/dlq" {
+		t.Fatalf("%+v, %v", c, err)
+	}
+	for name, v := range map[string]string{"RELAY_TIMEOUT": "0s", "RETRY_BASE_DELAY": "soon", "WEBHOOK_ALLOW_LOCAL": "yes"} {
+		if _, err := load(t, local.with(name, v)); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%q: %v", name, v, err)
+		}
 	}
 }
 

@@ -15,10 +15,12 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/wxtpp/platform/shared/config"
 	"github.com/wxtpp/platform/shared/credentials"
+	"github.com/wxtpp/platform/shared/jobs"
 	"github.com/wxtpp/platform/shared/logging"
 	"github.com/wxtpp/platform/shared/tokenstore"
 	"github.com/wxtpp/platform/shared/wxapi"
@@ -36,6 +38,7 @@ type Platform struct {
 	Crypter     *wxcrypt.Crypter
 	Component   *credentials.Component
 	Authorizers *credentials.Authorizers
+	Queue       *jobs.Queue // QUEUE_URL and DLQ_URL
 }
 
 // Load reads the configuration (secrets from SSM when SECRETS_PARAMETER_PREFIX is set) and builds the clients.
@@ -83,6 +86,7 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) (*Platform, err
 	return &Platform{
 		Config: cfg, Logger: log, AWS: awsCfg, DB: db, Store: store, WeChat: api, Crypter: crypter,
 		Component: component, Authorizers: credentials.NewAuthorizers(store, component, api, opts),
+		Queue: &jobs.Queue{SQS: sqs.NewFromConfig(awsCfg), URL: cfg.QueueURL, DLQURL: cfg.DLQURL},
 	}, nil
 }
 

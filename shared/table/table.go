@@ -11,6 +11,8 @@
 //	PREAUTH#<code>      which tenant a pre_auth_code was issued to, and whether it was spent
 //	TENANT#<id>         a merchant of the service provider
 //	ONCE#<id>           single-use markers (state nonces, rate slots)
+//	MSG#<appid>#<key>   the de-duplication marker of one message push, with the answer given
+//	CUSTOMMSG#<key>     a customer-service message sent once
 package table
 
 import (
@@ -127,6 +129,20 @@ func (t *Table) Query(ctx context.Context, in *dynamodb.QueryInput, decode func(
 		}
 	}
 	return nil
+}
+
+// Delete deletes key if cond (nil: always); a refused condition is an error for which Refused is true.
+func (t *Table) Delete(ctx context.Context, key Key, cond *expression.ConditionBuilder) error {
+	in := &dynamodb.DeleteItemInput{TableName: aws.String(t.Name), Key: key.AV()}
+	if cond != nil {
+		expr, err := expression.NewBuilder().WithCondition(*cond).Build()
+		if err != nil {
+			return fmt.Errorf("build expression: %w", err)
+		}
+		in.ConditionExpression, in.ExpressionAttributeNames, in.ExpressionAttributeValues = expr.Condition(), expr.Names(), expr.Values()
+	}
+	_, err := t.DB.DeleteItem(ctx, in)
+	return err
 }
 
 // Put writes a whole item (map or struct), unconditionally.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -99,27 +101,37 @@ type Authorization struct {
 	ExpiresAt      time.Time
 	RefreshToken   string
 	AuthCode       string
-	At             time.Time // when WeChat granted it
+	At             time.Time // when WeChat granted it (the push's CreateTime), or the latest it can have been
+	// After is the earliest it can have been granted, when At is not exact (the redirect knows only when its
+	// page was rendered): anything stored after that may be newer, and wins. Zero means At.
+	After time.Time
 }
 
 // PutAuthorization stores a new or renewed authorization: the account becomes authorized with the new
 // refresh token (re-authorization invalidates the old one at WeChat, so the old one is replaced, never
 // kept), its info and permission sets, in one write that also puts it on the due index. The tenant is kept:
 // only BindTenant, on WeChat's word of which pre_auth_code was used, changes it. It is refused (ErrStale)
-// if a later authorization or revocation is stored.
+// if a later authorization or revocation, or this same one, is stored.
 func (s *Store) PutAuthorization(ctx context.Context, a Authorization) (Authorizer, error) {
 	now := s.Now()
 	key := AuthorizerKey(a.AppID)
 	// Whole seconds, like WeChat's CreateTime: the redirect's time (our clock) and the push's (WeChat's) must
 	// compare on the same scale. Ties go to whichever is processed later.
 	at := a.At.Truncate(time.Second).UnixMilli()
-	// Refused if a later authorization or a later revocation (possibly a tombstone for an account whose
-	// `unauthorized` push came first) is stored.
+	after := at
+	if !a.After.IsZero() {
+		after = a.After.Truncate(time.Second).UnixMilli()
+	}
+	// Refused if an authorization or revocation that may be later is stored (possibly a tombstone for an
+	// account whose `unauthorized` push came first), or this very authorization is stored already (its
+	// tokens may have been refreshed since; they must not be put back).
 	cond := expression.AttributeNotExists(expression.Name("PK")).
 		Or(expression.AttributeNotExists(expression.Name("AuthorizedAt")).
-			Or(expression.Name("AuthorizedAt").LessThanEqual(expression.Value(at))).
+			Or(expression.Name("AuthorizedAt").LessThanEqual(expression.Value(after))).
 			And(expression.AttributeNotExists(expression.Name("RevokedAt")).
-				Or(expression.Name("RevokedAt").LessThanEqual(expression.Value(at)))))
+				Or(expression.Name("RevokedAt").LessThanEqual(expression.Value(after)))).
+			And(expression.AttributeNotExists(expression.Name("AuthCode")).
+				Or(expression.Name("AuthCode").NotEqual(expression.Value(a.AuthCode)))))
 	upd := expression.Set(expression.Name("AppID"), expression.Value(a.AppID)).
 		Set(expression.Name("Status"), expression.Value(StatusAuthorized)).
 		Set(expression.Name("RefreshToken"), expression.Value(a.RefreshToken)).
@@ -171,16 +183,20 @@ type Binding struct {
 // Moved reports whether the binding took the account from another tenant.
 func (b Binding) Moved() bool { return b.From != "" && b.From != b.Authorizer.Tenant }
 
-// BindTenant records that the stored authorization (the one from authCode) was made with preAuthCode,
-// issued to tenant: the account now belongs to that tenant. Refused (ErrStale) if a later authorization is
-// stored. A first binding or a move to another tenant is kept in the account's history.
-func (s *Store) BindTenant(ctx context.Context, appID, authCode, preAuthCode, tenant string) (Binding, error) {
+// BindTenant records what WeChat's push says of the stored authorization (the one from authCode): it was made
+// with preAuthCode, issued to tenant, at grantedAt (its CreateTime, exact where the redirect could only guess).
+// The account now belongs to that tenant. Refused (ErrStale) if a later authorization is stored. A first
+// binding or a move to another tenant is kept in the account's history.
+func (s *Store) BindTenant(ctx context.Context, appID, authCode, preAuthCode, tenant string, grantedAt time.Time) (Binding, error) {
 	now := s.Now()
 	cond := expression.Name("AuthCode").Equal(expression.Value(authCode))
 	upd := expression.Set(expression.Name("Tenant"), expression.Value(tenant)).
 		Set(expression.Name("PreAuthCode"), expression.Value(preAuthCode)).
 		Set(expression.Name("UpdatedAt"), expression.Value(now.UnixMilli())).
 		Add(expression.Name("Version"), expression.Value(1))
+	if !grantedAt.IsZero() {
+		upd = upd.Set(expression.Name("AuthorizedAt"), expression.Value(grantedAt.Truncate(time.Second).UnixMilli()))
+	}
 	// The item as it was: the new one is that plus what we set, and the old tenant is what history needs.
 	out, err := s.update(ctx, AuthorizerKey(appID), upd, &cond, types.ReturnValueAllOld)
 	if table.Refused(err) {
@@ -195,6 +211,9 @@ func (s *Store) BindTenant(ctx context.Context, appID, authCode, preAuthCode, te
 	}
 	b := Binding{From: a.Tenant}
 	a.Tenant, a.PreAuthCode, a.UpdatedAt, a.Version = tenant, preAuthCode, now.UnixMilli(), a.Version+1
+	if !grantedAt.IsZero() {
+		a.AuthorizedAt = grantedAt.Truncate(time.Second).UnixMilli()
+	}
 	b.Authorizer = a
 	switch {
 	case b.From == "":
@@ -325,4 +344,37 @@ func (s *Store) History(ctx context.Context, appID string) ([]Event, error) {
 		return nil, fmt.Errorf("read history of %s: %w", appID, err)
 	}
 	return events, nil
+}
+
+// Authorizers lists the accounts (of one tenant, if tenant is not empty), ordered by appid. It scans the
+// table: for the operator's occasional listing, never on a request path.
+func (s *Store) Authorizers(ctx context.Context, tenant string) ([]Authorizer, error) {
+	filter := expression.Name("SK").Equal(expression.Value("AUTHORIZER"))
+	if tenant != "" {
+		filter = filter.And(expression.Name("Tenant").Equal(expression.Value(tenant)))
+	}
+	expr, err := expression.NewBuilder().WithFilter(filter).Build()
+	if err != nil {
+		return nil, fmt.Errorf("build authorizer listing: %w", err)
+	}
+	var out []Authorizer
+	p := dynamodb.NewScanPaginator(s.t.DB, &dynamodb.ScanInput{
+		TableName: aws.String(s.t.Name), FilterExpression: expr.Filter(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list authorizers: %w", err)
+		}
+		for _, it := range page.Items {
+			var a Authorizer
+			if err := attributevalue.UnmarshalMap(it, &a); err != nil {
+				return nil, fmt.Errorf("decode authorizer: %w", err)
+			}
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, func(a, b Authorizer) int { return strings.Compare(a.AppID, b.AppID) })
+	return out, nil
 }

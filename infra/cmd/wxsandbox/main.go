@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	wxsandbox [-addr 127.0.0.1:0] [-push-url URL] [-ticket-interval 10m] [-rotate] [-latency 0]
+//	wxsandbox [-addr 127.0.0.1:0] [-push-url URL] [-message-url URL] [-ticket-interval 10m] [-rotate] [-latency 0]
 //
 // The component credentials come from flags or, by default, from the
 // environment: WECHAT_COMPONENT_APPID, WECHAT_COMPONENT_SECRET, WECHAT_TOKEN,
@@ -50,6 +50,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, log *sl
 	aesKey := fs.String("encoding-aes-key", getenv("WECHAT_ENCODING_AES_KEY"), "43-character EncodingAESKey (env WECHAT_ENCODING_AES_KEY)")
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	pushURL := fs.String("push-url", getenv("WECHAT_SANDBOX_PUSH_URL"), "authorization-event URL for ticket and authorization pushes (env WECHAT_SANDBOX_PUSH_URL); empty: no pushes")
+	messageURL := fs.String("message-url", getenv("WECHAT_SANDBOX_MESSAGE_URL"), "message-and-event URL with $APPID$, e.g. http://127.0.0.1:8080/wechat/$APPID$/callback (env WECHAT_SANDBOX_MESSAGE_URL); empty: no message pushes")
 	interval := fs.Duration("ticket-interval", 10*time.Minute, "component_verify_ticket push interval; 0 disables the timer")
 	rotate := fs.Bool("rotate", false, "issue a new refresh token on every api_authorizer_token (rotation mode)")
 	latency := fs.Duration("latency", 0, "latency added to every API call")
@@ -70,6 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, log *sl
 		Token:               *token,
 		EncodingAESKey:      *aesKey,
 		PushURL:             *pushURL,
+		MessageURL:          *messageURL,
 		TicketInterval:      *interval,
 		RotateRefreshTokens: *rotate,
 		AuthDomain:          *authDomain,

@@ -85,11 +85,12 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 		args   []string
 		getenv func(string) string
 	}{
-		"no credentials": {nil, noEnv},
-		"bad flag":       {[]string{"-nope"}, testEnv},
-		"stray argument": {[]string{"extra"}, testEnv},
-		"bad push URL":   {[]string{"-push-url", "not a url"}, testEnv},
-		"bad address":    {[]string{"-addr", "256.0.0.1:99999"}, testEnv},
+		"no credentials":  {nil, noEnv},
+		"bad flag":        {[]string{"-nope"}, testEnv},
+		"stray argument":  {[]string{"extra"}, testEnv},
+		"bad push URL":    {[]string{"-push-url", "not a url"}, testEnv},
+		"bad message URL": {[]string{"-message-url", "/wechat/$APPID$/callback"}, testEnv},
+		"bad address":     {[]string{"-addr", "256.0.0.1:99999"}, testEnv},
 	}
 	for name, c := range cases {
 		err := run(context.Background(), c.args, c.getenv, slog.New(slog.NewJSONHandler(io.Discard, nil)))
@@ -98,5 +99,52 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 		} else if strings.Contains(err.Error(), "cmd-test-secret") {
 			t.Errorf("%s: error leaks the secret", name)
 		}
+	}
+}
+
+// TestRunPassesMessageURL checks that -message-url (default from
+// WECHAT_SANDBOX_MESSAGE_URL) reaches the sandbox: its status page shows it.
+func TestRunPassesMessageURL(t *testing.T) {
+	const messageURL = "http://127.0.0.1:8080/wechat/$APPID$/callback"
+	getenv := func(key string) string {
+		if key == "WECHAT_SANDBOX_MESSAGE_URL" {
+			return messageURL
+		}
+		return testEnv(key)
+	}
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-ticket-interval", "0"}, getenv, slog.New(slog.NewJSONHandler(pw, nil)))
+		pw.Close()
+	}()
+	lines := bufio.NewScanner(pr)
+	if !lines.Scan() {
+		t.Fatalf("no log line: %v", <-done)
+	}
+	var first struct {
+		BaseURL string `json:"base_url"`
+	}
+	if err := json.Unmarshal(lines.Bytes(), &first); err != nil {
+		t.Fatal(err)
+	}
+	go func() { // keep draining the log
+		for lines.Scan() {
+		}
+	}()
+	resp, err := http.Get(first.BaseURL + "/sandbox/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), messageURL) {
+		t.Errorf("status page does not show the message URL")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
 	}
 }
