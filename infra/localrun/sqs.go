@@ -119,8 +119,14 @@ func (s *SQSSource) once(ctx context.Context, batch int) (int, error) {
 		i++
 	}
 	if len(entries) > 0 {
-		if _, err := s.SQS.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(s.QueueURL), Entries: entries}); err != nil {
+		del, err := s.SQS.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(s.QueueURL), Entries: entries})
+		if err != nil {
 			return len(out.Messages), fmt.Errorf("delete: %w", err)
+		}
+		for _, f := range del.Failed {
+			// The message reappears after its visibility timeout and runs again, as it would in AWS.
+			fmt.Fprintf(s.logs(), "sqs: %s not deleted (%s: %s); it will be delivered again\n",
+				s.Function, aws.ToString(f.Code), aws.ToString(f.Message))
 		}
 	}
 	return len(out.Messages), nil

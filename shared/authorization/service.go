@@ -67,6 +67,10 @@ var ErrCodeFailed = errors.New("authorization code could not be exchanged")
 // lost; the page says so instead of guessing.
 var ErrNotConfirmed = errors.New("authorization not confirmed yet")
 
+// ErrCodeSpent (with ErrNotConfirmed) means WeChat called the code used or expired to a delivery that may not
+// recover from that; only the code's `authorized` push can complete it.
+var ErrCodeSpent = errors.New("WeChat reports the code used or expired; only its authorized push can complete it")
+
 // DefaultPreAuthPerMinute bounds the pre_auth_codes all tenants together get from WeChat per minute.
 const DefaultPreAuthPerMinute = 60
 
@@ -187,7 +191,8 @@ func (s *Service) Authorized(ctx context.Context, ev authevents.Event) error {
 // JobType is the job that completes an `authorized` push later.
 const JobType = "authorization"
 
-// jobMaxAttempts bounds those jobs: with jobs.Backoff they span about a day.
+// jobMaxAttempts bounds those jobs: with jobs.Backoff (10 s tripling to SQS's 15-minute cap) they span about 80
+// minutes.
 const jobMaxAttempts = 10
 
 // AuthorizationJob is an `authorized` push to complete.
@@ -226,9 +231,11 @@ func (s *Service) HandleJob(ctx context.Context, m jobs.Message) error {
 }
 
 // Exchange completes (or finds completed) the exchange of code for the account appID, without binding a
-// tenant: the message path's 全网发布 case, where WeChat's test account sends its own authorization code.
+// tenant: the message path's 全网发布 case, where WeChat's test account sends its own authorization code in a
+// message. The code comes from a fan's text, so it never recovers a spent code into the stored account (that
+// is the push's to do): a made-up code changes nothing.
 func (s *Service) Exchange(ctx context.Context, code, appID string) (tokenstore.Authorizer, error) {
-	return s.complete(ctx, delivery{code: code, appID: appID, at: s.Now(), wait: PushWait})
+	return s.complete(ctx, delivery{code: code, appID: appID, at: s.Now(), wait: PushWait, noRecovery: true})
 }
 
 // Redirect is the browser's return to /auth/callback: the code, and what the signed state says.
@@ -309,7 +316,11 @@ type delivery struct {
 	after       time.Time // the earliest it can have been granted (the push: at; the redirect: its page)
 	preAuthCode string    // from the push: the pre_auth_code the authorization used
 	wait        time.Duration
+	noRecovery  bool // never recover a spent code from api_get_authorizer_info (the code's origin is not WeChat's push)
 }
+
+// canRecover reports whether d may turn "code spent" into the account's current refresh token.
+func (d delivery) canRecover() bool { return d.appID != "" && !d.noRecovery }
 
 // deadline is when the invocation ends: writes must be done by then.
 func (s *Service) deadline(ctx context.Context) time.Time {
@@ -346,7 +357,7 @@ func (s *Service) complete(ctx context.Context, d delivery) (tokenstore.Authoriz
 			}
 		} else {
 			owner := s.requestOwner()
-			cl, mine, err = s.claims.take(ctx, d.code, owner, deadline, d.appID != "", d.preAuthCode, d.at)
+			cl, mine, err = s.claims.take(ctx, d.code, owner, deadline, d.canRecover(), d.preAuthCode, d.at)
 			if err == nil && mine {
 				a, err := s.exchange(ctx, d, cl, owner, deadline)
 				if !errors.Is(err, errLeftToPush) {
@@ -373,7 +384,7 @@ func (s *Service) complete(ctx context.Context, d delivery) (tokenstore.Authoriz
 		heldUntil = cl.Until
 		if !s.Now().Before(waitEnd) {
 			if spentSeen || cl.Spent {
-				return tokenstore.Authorizer{}, fmt.Errorf("%w: WeChat reports the code used; its push completes the authorization", ErrNotConfirmed)
+				return tokenstore.Authorizer{}, fmt.Errorf("%w: %w", ErrNotConfirmed, ErrCodeSpent)
 			}
 			return tokenstore.Authorizer{}, fmt.Errorf("%w: another delivery is still exchanging the code", ErrNotConfirmed)
 		}
@@ -465,7 +476,7 @@ func (s *Service) exchange(ctx context.Context, d delivery, cl Claim, owner stri
 		}
 	}
 	if wxapi.IsCode(err, codeInvalid, codeExpired) {
-		if d.appID == "" {
+		if !d.canRecover() {
 			// Perhaps an exchange whose answer was lost spent it. The redirect cannot tell whose account this
 			// is; the push (retried by WeChat until answered) can. Note it and leave the ending to the push.
 			wctx, wcancel := writeContext(ctx, deadline)

@@ -11,6 +11,7 @@ package custommsg
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -75,7 +76,11 @@ type marker struct {
 	Reason string `dynamodbav:"Reason,omitempty"`
 }
 
-func markerKey(key string) table.Key { return table.Key{PK: "CUSTOMMSG#" + key, SK: "CUSTOMMSG"} }
+// markerKey hashes the key: it may carry a secret (a 全网发布 query_auth_code), which the table need not hold.
+func markerKey(key string) table.Key {
+	sum := sha256.Sum256([]byte(key))
+	return table.Key{PK: "CUSTOMMSG#" + hex.EncodeToString(sum[:16]), SK: "CUSTOMMSG"}
+}
 
 // errBusy: another attempt holds the key right now.
 var errBusy = errors.New("another attempt is sending this message")
@@ -84,7 +89,7 @@ var errBusy = errors.New("another attempt is sending this message")
 // retry is queued; an error means neither happened (the caller should fail, so that its own trigger is
 // retried).
 func (s *Sender) Send(ctx context.Context, j Job) error {
-	j.Type, j.Version = JobType, jobs.Version
+	j.Type, j.Version, j.Attempt = JobType, jobs.Version, 1 // the queued job is the second attempt
 	err := s.attempt(ctx, j)
 	if err == nil || isFinal(err) {
 		return err
@@ -143,7 +148,7 @@ func (s *Sender) attempt(ctx context.Context, j Job) error {
 		case "sent":
 			return nil
 		case "failed":
-			return &finalError{fmt.Errorf("customer-service message %s was refused before: %s", j.Key, m.Reason)}
+			return &finalError{fmt.Errorf("customer-service message refused before: %s", m.Reason)}
 		}
 		return errBusy
 	}
@@ -171,15 +176,13 @@ func (s *Sender) attempt(ctx context.Context, j Job) error {
 	return err
 }
 
-// refusal: WeChat will refuse this message however often it is sent.
+// refusal: the message will be refused however often it is sent: the platform found it invalid (it never
+// reached WeChat), or WeChat refused it for a reason a retry does not change. Anything else (WeChat busy, a
+// token being refreshed elsewhere, DynamoDB) is retried.
 func refusal(err error) bool {
-	if errors.Is(err, wxapi.ErrOutsideWindow) || errors.Is(err, wxapi.ErrWindowQuota) || errors.Is(err, wxapi.ErrMessageType) ||
-		wxapi.IsCode(err, 40003, 43004, 45008, 48001, 61007) || wxapi.NeedsReauth(err) {
-		return true
-	}
-	var we *wxapi.Error
-	// A message the platform itself found invalid never reached WeChat and never will.
-	return !errors.As(err, &we) && !wxapi.IsTransient(err) && !errors.Is(err, context.Canceled)
+	return errors.Is(err, wxapi.ErrInvalidMessage) || errors.Is(err, wxapi.ErrOutsideWindow) ||
+		errors.Is(err, wxapi.ErrWindowQuota) || errors.Is(err, wxapi.ErrMessageType) ||
+		wxapi.IsCode(err, 40003, 43004, 45008, 48001, 61007) || wxapi.NeedsReauth(err)
 }
 
 func (s *Sender) now() time.Time {

@@ -145,12 +145,30 @@ type Consumer struct {
 	Queue    *Queue
 	Handlers map[string]Handler
 	Logger   *slog.Logger
+	// Reserve is the time a job needs to run: with less left before the invocation's deadline, the rest of
+	// the batch is not started but handed back to SQS, rather than cut off half-way. Default DefaultReserve.
+	Reserve time.Duration
 }
+
+// DefaultReserve is Consumer.Reserve's default.
+const DefaultReserve = 10 * time.Second
 
 // Handle is the Lambda handler for the queue's event source (ReportBatchItemFailures).
 func (c *Consumer) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	var resp events.SQSEventResponse
-	for _, r := range ev.Records {
+	reserve := c.Reserve
+	if reserve <= 0 {
+		reserve = DefaultReserve
+	}
+	for i, r := range ev.Records {
+		if d, ok := ctx.Deadline(); ok && time.Until(d) < reserve {
+			c.logger().Warn("too little time left in this invocation; the rest of the batch goes back to the queue",
+				"left", time.Until(d).Round(time.Millisecond).String(), "jobs", len(ev.Records)-i)
+			for _, r := range ev.Records[i:] {
+				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: r.MessageId})
+			}
+			break
+		}
 		if err := c.one(ctx, r); err != nil {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: r.MessageId})
 		}

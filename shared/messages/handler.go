@@ -99,6 +99,9 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	if rejected != nil {
 		return *rejected, nil
 	}
+	if err := fresh(req.QueryStringParameters["timestamp"], start); err != nil {
+		return reject(ctx, http.StatusBadRequest, "push too old or from the future", err), nil
+	}
 	plain, key, nonce := push.Plain, push.Key, push.Nonce
 	msg, err := Parse(plain)
 	if err != nil {
@@ -123,6 +126,25 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	return h.respond(ctx, a, key, nonce), nil
 }
 
+// A push's signed timestamp may be this old (WeChat retries within seconds; a replay of a captured push is
+// refused once its markers may be gone) or this far ahead (clock skew).
+const (
+	maxPushAge  = 20 * time.Minute
+	maxPushSkew = 5 * time.Minute
+)
+
+func fresh(timestamp string, now time.Time) error {
+	ts, err := strconv.ParseInt(timestamp, 10, 64)
+	if err != nil {
+		return fmt.Errorf("timestamp %q is not a number", timestamp)
+	}
+	at := time.Unix(ts, 0)
+	if at.Before(now.Add(-maxPushAge)) || at.After(now.Add(maxPushSkew)) {
+		return fmt.Errorf("timestamp %s is outside [-%s, +%s] of now", at.UTC().Format(time.RFC3339), maxPushAge, maxPushSkew)
+	}
+	return nil
+}
+
 // work is what a push needs done; it returns the answer every delivery of the push gets.
 type work func(ctx context.Context) (answer, error)
 
@@ -135,11 +157,14 @@ type work func(ctx context.Context) (answer, error)
 //     with a marker, done, and marked done.
 func (h *Handler) plan(ctx context.Context, appid string, acct tokenstore.Authorizer, known bool, msg Message, key string) (pure *answer, effect work, err error) {
 	log := logging.From(ctx)
+	// 全网发布's text cases come from WeChat's test accounts, which no tenant authorized: a tenant's account
+	// relays the same text like any other (a fan may type anything).
+	releaseCheck := !known || acct.Tenant == ""
 	switch {
-	case msg.MsgType == "text" && msg.Content == releaseText:
+	case releaseCheck && msg.MsgType == "text" && msg.Content == releaseText:
 		reply, err := textReply(msg.FromUserName, msg.ToUserName, h.now(), releaseText+"_callback")
 		return &answer{reply: reply}, nil, err
-	case msg.MsgType == "text" && strings.HasPrefix(msg.Content, queryAuthPrefix):
+	case releaseCheck && msg.MsgType == "text" && strings.HasPrefix(msg.Content, queryAuthPrefix):
 		return nil, func(ctx context.Context) (answer, error) {
 			return answer{empty: true}, h.queryAuthCode(ctx, appid, msg)
 		}, nil
@@ -167,7 +192,7 @@ func (h *Handler) plan(ctx context.Context, appid string, acct tokenstore.Author
 		log.Info("push acknowledged: the tenant has no webhook", "tenant", t.ID)
 		return &answer{}, nil, nil
 	}
-	return nil, func(ctx context.Context) (answer, error) { return h.relay(ctx, t, appid, msg, key) }, nil
+	return nil, func(ctx context.Context) (answer, error) { return h.relay(ctx, t, appid, acct.Kind, msg, key) }, nil
 }
 
 // once_ answers msg, doing its work exactly once across deliveries and instances.
@@ -197,49 +222,73 @@ func (h *Handler) once_(ctx context.Context, appid string, acct tokenstore.Autho
 	if d, ok := ctx.Deadline(); ok && d.After(until) {
 		until = d // a holder keeps the marker while its invocation may still run
 	}
-	for {
-		owner := newOwner()
-		m, mine, err := h.markers.take(ctx, k, owner, until)
-		if err != nil {
-			return answer{}, err
-		}
-		if mine {
-			a, err := effect(ctx)
-			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			defer cancel()
-			if err != nil {
-				if derr := h.markers.drop(wctx, k, owner); derr != nil {
-					log.Warn("message marker not dropped; WeChat's retry waits for it to lapse", "error", derr.Error())
-				}
-				return answer{}, err
-			}
-			if derr := h.markers.done(wctx, k, owner, a); derr != nil {
-				log.Warn("answer not stored on the message marker", "error", derr.Error())
-			}
-			return a, nil
-		}
+	owner := newOwner()
+	m, mine, err := h.markers.take(ctx, k, owner, until)
+	if err != nil {
+		return answer{}, err
+	}
+	for !mine {
 		if m.State == stateDone {
 			log.Info("repeated push answered as the first")
 			return m.answer(), nil
 		}
-		// Another delivery of the same push is being processed: wait for its answer while WeChat waits.
+		// Another delivery of the same push is being processed: wait for its answer while WeChat waits. A
+		// delivery that cannot get it fails, so that WeChat tries again rather than taking "success" for the
+		// answer the first one may still give.
 		if !h.now().Before(deadline) {
-			log.Warn("repeated push still being processed elsewhere; answered success")
-			return answer{}, nil
+			return answer{}, errors.New("another delivery of this push is still being processed")
 		}
 		select {
 		case <-ctx.Done():
 			return answer{}, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
+		if m, err = h.markers.get(ctx, k); errors.Is(err, table.ErrNotFound) {
+			m, mine, err = h.markers.take(ctx, k, owner, until) // the holder failed and let it go
+		} else if err == nil && m.State == stateProcessing && m.Until < h.now().UnixMilli() {
+			m, mine, err = h.markers.take(ctx, k, owner, until) // the holder died; its lease lapsed
+		}
+		if err != nil {
+			return answer{}, err
+		}
 	}
+	return h.holding(ctx, k, owner, effect)
 }
 
-// relay delivers the push to the tenant's webhook; its reply, if any, is the passive reply.
-func (h *Handler) relay(ctx context.Context, t tenants.Tenant, appid string, msg Message, key string) (answer, error) {
+// holding does the work of the marker owner holds and stores its answer; on failure (a panic too) it lets the
+// marker go, so WeChat's retry is processed afresh.
+func (h *Handler) holding(ctx context.Context, k table.Key, owner string, effect work) (a answer, err error) {
+	log := logging.From(ctx)
+	finished := false
+	defer func() {
+		if finished {
+			return
+		}
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		if derr := h.markers.drop(wctx, k, owner); derr != nil {
+			log.Warn("message marker not dropped; WeChat's retry waits for it to lapse", "error", derr.Error())
+		}
+	}()
+	a, err = effect(ctx)
+	if err != nil {
+		return answer{}, err
+	}
+	finished = true
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if derr := h.markers.done(wctx, k, owner, a); derr != nil {
+		log.Warn("answer not stored on the message marker", "error", derr.Error())
+	}
+	return a, nil
+}
+
+// relay delivers the push to the tenant's webhook. Its reply, if any, is the passive reply; a mini program
+// cannot answer passively with a message, so its reply goes to the fan as a customer-service message.
+func (h *Handler) relay(ctx context.Context, t tenants.Tenant, appid, kind string, msg Message, key string) (answer, error) {
 	d := relay.Delivery{ID: "dlv_" + key, Tenant: t.ID, AppID: appid, Message: msg.Fields}
 	log := logging.From(ctx).With("delivery_id", d.ID, "tenant", t.ID)
-	reply, err := h.Relay.Deliver(ctx, t.Webhook, t.SigningSecret, d)
+	res, err := h.Relay.Deliver(ctx, t.Webhook, t.SigningSecret, d)
 	if err != nil {
 		// Answered `success` now; the delivery goes on through the job queue.
 		log.Warn("webhook did not take the delivery; retrying through the job queue", "error", err.Error())
@@ -248,17 +297,44 @@ func (h *Handler) relay(ctx context.Context, t tenants.Tenant, appid string, msg
 		}
 		return answer{}, nil
 	}
-	if reply == nil {
+	switch {
+	case res.Problem != "":
+		log.Warn("delivered; the webhook's reply cannot be sent", "problem", res.Problem)
+		return answer{}, nil
+	case res.Reply == nil:
 		log.Info("delivered to the webhook")
 		return answer{}, nil
+	case kind == tokenstore.KindMiniProgram:
+		return answer{}, h.replyAsCustomMessage(ctx, appid, msg, d.ID, *res.Reply)
 	}
-	plain, err := passiveReply(msg.FromUserName, msg.ToUserName, h.now(), *reply)
+	plain, err := passiveReply(msg.FromUserName, msg.ToUserName, h.now(), *res.Reply)
 	if err != nil {
-		log.Warn("webhook reply cannot be sent; answered success", "error", err.Error())
+		log.Warn("delivered; the webhook's reply cannot be sent", "problem", err.Error())
 		return answer{}, nil
 	}
-	log.Info("delivered to the webhook; its reply is the passive reply", "reply_type", reply.MsgType)
+	log.Info("delivered to the webhook; its reply is the passive reply", "reply_type", res.Reply.MsgType)
 	return answer{reply: plain}, nil
+}
+
+// replyAsCustomMessage sends a mini program's webhook reply to the fan, once per delivery.
+func (h *Handler) replyAsCustomMessage(ctx context.Context, appid string, msg Message, deliveryID string, reply wxapi.CustomMessage) error {
+	log := logging.From(ctx)
+	reply.ToUser = msg.FromUserName
+	if err := reply.Validate(wxapi.KindMiniProgram); err != nil {
+		log.Warn("delivered; the webhook's reply cannot be sent by a mini program", "problem", err.Error())
+		return nil
+	}
+	job := custommsg.Job{Key: "reply:" + deliveryID, AppID: appid, Kind: wxapi.KindMiniProgram, Message: reply}
+	err := h.CustomMessages.Send(ctx, job)
+	switch {
+	case custommsg.IsRefused(err):
+		log.Warn("delivered; WeChat refused the reply as a customer-service message", "error", err.Error())
+		return nil
+	case err != nil:
+		return fmt.Errorf("mini-program reply: %w", err)
+	}
+	log.Info("delivered to the webhook; its reply went to the fan as a customer-service message", "reply_type", reply.MsgType)
+	return nil
 }
 
 func (h *Handler) retryBase() time.Duration {

@@ -368,13 +368,22 @@ func TestSlowWebhookIsAnsweredSuccessThenRetried(t *testing.T) {
 func TestWebhookOnAPrivateAddressIsRefused(t *testing.T) {
 	e := newEnv(t, options{allowLocal: false}) // as in AWS
 	gh := e.account(t, officialAccount, "shop-4")
-	wh := e.webhook(t, "shop-4", reply("")) // an http URL on 127.0.0.1
+	wh := e.webhook(t, "shop-4", reply(""))
+	// An https URL, so that the address is what is refused (an http URL would be refused for its scheme).
+	loopback := strings.Replace(wh.srv.URL, "http://", "https://", 1) + "/wx"
+	if _, err := e.tenants.Set(context.Background(), "shop-4", tenants.Changes{Webhook: &loopback}); err != nil {
+		t.Fatal(err)
+	}
 	res, err := e.wx.PushMessage(context.Background(), officialAccount, sandbox.TextMessage(gh, "ofan5", "hi", 4004, time.Now()))
 	if err != nil || !res.NoReply {
 		t.Fatalf("push: %+v, %v", res, err)
 	}
 	if len(wh.got()) != 0 {
 		t.Fatal("the webhook on a loopback address was reached")
+	}
+	// Refused where the connection is made, not sent anywhere; its retry is queued like any failure.
+	if _, err := relay.New(false).Deliver(context.Background(), loopback, "s", relay.Delivery{ID: "x", Tenant: "shop-4"}); !errors.Is(err, relay.ErrRefusedAddress) {
+		t.Fatalf("want ErrRefusedAddress for %s, got %v", loopback, err)
 	}
 	for _, u := range []string{"https://10.1.2.3/hook", "https://169.254.169.254/latest/meta-data/", "https://[::1]/hook"} {
 		if err := relay.CheckURL(context.Background(), u, false); !errors.Is(err, relay.ErrRefusedAddress) {
@@ -418,8 +427,11 @@ func TestBadPushesGet4xxAndChangeNothing(t *testing.T) {
 	}
 	other, _ := wxcrypt.New(testenv.Token, testenv.EncodingAESKey, "wxsomeoneelse00001")
 	plain := sandbox.TextMessage(gh, "ofan7", "hi", 6006, time.Now())
-	post := func(c *wxcrypt.Crypter, appid string, plain []byte, tamper func(q url.Values, body []byte) []byte) int {
-		ts, nonce := strconv.FormatInt(time.Now().Unix(), 10), "nonce123"
+	post := func(c *wxcrypt.Crypter, appid string, plain []byte, tamper func(q url.Values, body []byte) []byte, at time.Time) int {
+		if at.IsZero() {
+			at = time.Now()
+		}
+		ts, nonce := strconv.FormatInt(at.Unix(), 10), "nonce123"
 		body, sig, err := c.PushBody(plain, gh, ts, nonce)
 		if err != nil {
 			t.Fatal(err)
@@ -443,29 +455,32 @@ func TestBadPushesGet4xxAndChangeNothing(t *testing.T) {
 		plain  []byte
 		tamper func(url.Values, []byte) []byte
 		status int
+		at     time.Time // when the push was signed; zero: now
 	}{
 		"forged signature": {good, officialAccount, plain, func(q url.Values, b []byte) []byte {
 			q.Set("msg_signature", strings.Repeat("0", 40))
 			return b
-		}, 401},
-		"another component's ciphertext": {other, officialAccount, plain, nil, 403},
-		"path is not an appid":           {good, "gh_123", plain, nil, 404},
-		"path names another account":     {good, miniProgram, plain, nil, 403},
+		}, 401, time.Time{}},
+		"another component's ciphertext": {other, officialAccount, plain, nil, 403, time.Time{}},
+		"path is not an appid":           {good, "gh_123", plain, nil, 404, time.Time{}},
+		"path names another account":     {good, miniProgram, plain, nil, 403, time.Time{}},
 		"missing timestamp": {good, officialAccount, plain, func(q url.Values, b []byte) []byte {
 			q.Del("timestamp")
 			return b
-		}, 400},
-		"truncated envelope": {good, officialAccount, plain, func(_ url.Values, b []byte) []byte { return b[:len(b)/2] }, 400},
+		}, 400, time.Time{}},
+		"truncated envelope": {good, officialAccount, plain, func(_ url.Values, b []byte) []byte { return b[:len(b)/2] }, 400, time.Time{}},
 		"DOCTYPE in envelope": {good, officialAccount, plain, func(_ url.Values, b []byte) []byte {
 			return append([]byte(`<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>`), b...)
-		}, 400},
-		"DOCTYPE in the message": {good, officialAccount, append([]byte(`<!DOCTYPE xml [<!ENTITY e "x">]>`), plain...), nil, 400},
-		"not a message":          {good, officialAccount, []byte(`<xml><Foo>bar</Foo></xml>`), nil, 400},
+		}, 400, time.Time{}},
+		"DOCTYPE in the message": {good, officialAccount, append([]byte(`<!DOCTYPE xml [<!ENTITY e "x">]>`), plain...), nil, 400, time.Time{}},
+		"not a message":          {good, officialAccount, []byte(`<xml><Foo>bar</Foo></xml>`), nil, 400, time.Time{}},
 		"huge body": {good, officialAccount, plain, func(_ url.Values, b []byte) []byte {
 			return append(b, bytes.Repeat([]byte(" "), 70<<10)...)
-		}, 413},
+		}, 413, time.Time{}},
+		"replayed an hour later":  {good, officialAccount, plain, nil, 400, time.Now().Add(-time.Hour)},
+		"signed 10 minutes ahead": {good, officialAccount, plain, nil, 400, time.Now().Add(10 * time.Minute)},
 	} {
-		if got := post(tc.c, tc.appid, tc.plain, tc.tamper); got != tc.status {
+		if got := post(tc.c, tc.appid, tc.plain, tc.tamper, tc.at); got != tc.status {
 			t.Errorf("%s: HTTP %d, want %d", name, got, tc.status)
 		}
 	}
@@ -479,7 +494,7 @@ func TestBadPushesGet4xxAndChangeNothing(t *testing.T) {
 		t.Fatalf("bad pushes sent %d customer-service messages", n)
 	}
 	// The same push, untampered, goes through.
-	if got := post(good, officialAccount, plain, nil); got != 200 || len(wh.got()) != 1 {
+	if got := post(good, officialAccount, plain, nil, time.Time{}); got != 200 || len(wh.got()) != 1 {
 		t.Fatalf("control: HTTP %d, %d deliveries", got, len(wh.got()))
 	}
 }
@@ -516,5 +531,93 @@ func TestAuditEventsAreRecordedOnTheLatestAudit(t *testing.T) {
 	}
 	if len(wh.got()) != 0 {
 		t.Fatal("audit events were relayed to the merchant")
+	}
+}
+
+// WeChat's retries may arrive while the first delivery is still at the webhook, on other instances: the
+// webhook gets the push once, and every delivery answers with its reply.
+func TestConcurrentDeliveriesOfOnePushReachTheWebhookOnce(t *testing.T) {
+	e := newEnv(t, options{allowLocal: true})
+	gh := e.account(t, officialAccount, "shop-8")
+	wh := e.webhook(t, "shop-8", func(_ int, w http.ResponseWriter) {
+		time.Sleep(150 * time.Millisecond) // slow, within the relay's 300 ms
+		_, _ = io.WriteString(w, `{"reply":{"msgtype":"text","text":{"content":"稍等"}}}`)
+	})
+	push := sandbox.TextMessage(gh, "ofan9", "同时到达", 8008, time.Now())
+	const n = 4
+	results := make([]sandbox.MessageResult, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { results[i], errs[i] = e.wx.PushMessage(context.Background(), officialAccount, push) })
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil || results[i].Reply == nil {
+			t.Fatalf("delivery %d: %+v, %v", i, results[i], errs[i])
+		}
+		if want := textReplyXML(t, results[i].Reply, "ofan9", gh, "稍等"); !bytes.Equal(results[i].Reply, want) {
+			t.Fatalf("delivery %d answered %s", i, results[i].Reply)
+		}
+	}
+	if got := len(wh.got()); got != 1 {
+		t.Fatalf("the webhook got %d deliveries of one push", got)
+	}
+}
+
+// 全网发布's texts come from WeChat's test accounts, which no tenant authorized. On a merchant's account the same
+// text is a fan's message like any other: relayed, and no code of it is exchanged.
+func TestQueryAuthCodeFromAMerchantsFanIsRelayed(t *testing.T) {
+	e := newEnv(t, options{allowLocal: true})
+	gh := e.account(t, officialAccount, "shop-9")
+	wh := e.webhook(t, "shop-9", reply(""))
+	ctx := context.Background()
+	before, err := e.store.Authorizer(ctx, officialAccount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queries := e.wx.Calls("api_query_auth")
+	for i, text := range []string{"QUERY_AUTH_CODE:" + before.AuthCode, "QUERY_AUTH_CODE:queryauthcode@@@forged", "TESTCOMPONENT_MSG_TYPE_TEXT"} {
+		res, err := e.wx.PushMessage(ctx, officialAccount, sandbox.TextMessage(gh, "ofan10", text, int64(9100+i), time.Now()))
+		if err != nil || !res.NoReply {
+			t.Fatalf("%q: HTTP %d %q, %v", text, res.Status, res.Body, err)
+		}
+	}
+	if got := len(wh.got()); got != 3 {
+		t.Fatalf("the webhook got %d of the 3 texts", got)
+	}
+	if n := e.wx.Calls("api_query_auth") - queries; n != 0 {
+		t.Fatalf("a fan's text made %d api_query_auth calls", n)
+	}
+	if n := len(e.wx.CustomMessages(officialAccount)); n != 0 {
+		t.Fatalf("a fan's text made %d customer-service sends", n)
+	}
+	after, _ := e.store.Authorizer(ctx, officialAccount)
+	if after.AuthCode != before.AuthCode || after.Tenant != "shop-9" {
+		t.Fatalf("the account changed: %+v", after)
+	}
+}
+
+// A mini program cannot reply passively with a message: the webhook's reply reaches the fan as a
+// customer-service message, once however often the push is delivered, and WeChat gets "success".
+func TestMiniProgramReplyGoesOutAsACustomerServiceMessageOnce(t *testing.T) {
+	e := newEnv(t, options{allowLocal: true})
+	gh := e.account(t, miniProgram, "shop-10")
+	wh := e.webhook(t, "shop-10", reply(`{"reply":{"msgtype":"text","text":{"content":"客服稍后联系您"}}}`))
+	results, err := e.wx.PushMessageTimes(context.Background(), miniProgram, sandbox.TextMessage(gh, "ofan11", "人工客服", 10010, time.Now()), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range results {
+		if !r.NoReply {
+			t.Fatalf("delivery %d answered %q; a mini program's push is answered success", i, r.Body)
+		}
+	}
+	sent := e.wx.CustomMessages(miniProgram)
+	if len(sent) != 1 || sent[0].ToUser != "ofan11" || sent[0].MsgType != "text" || sent[0].Text != "客服稍后联系您" {
+		t.Fatalf("customer-service messages %+v", sent)
+	}
+	if len(wh.got()) != 1 {
+		t.Fatalf("the webhook got %d deliveries", len(wh.got()))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/wxtpp/platform/shared/authorization"
 	"github.com/wxtpp/platform/shared/custommsg"
 	"github.com/wxtpp/platform/shared/logging"
 	"github.com/wxtpp/platform/shared/wxapi"
@@ -48,6 +49,11 @@ func (h *Handler) queryAuthCode(ctx context.Context, appid string, msg Message) 
 		return nil
 	}
 	a, err := h.Exchanger.Exchange(ctx, code, appid)
+	if errors.Is(err, authorization.ErrCodeFailed) || errors.Is(err, authorization.ErrCodeSpent) {
+		// WeChat's own verdict on the code: no retry changes it.
+		logging.From(ctx).Warn("QUERY_AUTH_CODE's code cannot be exchanged; acknowledged", "error", err.Error())
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("exchange the 全网发布 query_auth_code: %w", err)
 	}

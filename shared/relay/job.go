@@ -59,7 +59,7 @@ func (r *Retrier) Handle(ctx context.Context, m jobs.Message) error {
 		log.Warn("tenant has no webhook any more; delivery dropped on purpose")
 		return nil
 	}
-	if _, err := r.Client.Deliver(ctx, t.Webhook, t.SigningSecret, d); err != nil {
+	if _, err := r.Client.Deliver(ctx, t.Webhook, t.SigningSecret, d); err != nil { // a reply now is too late
 		return jobs.Retry(jobs.Backoff(r.RetryBase, m.Attempt+1), MaxAttempts, fmt.Errorf("delivery %s: %w", d.ID, err))
 	}
 	log.Info("delivered to the webhook on retry", "attempt", m.Attempt+1)

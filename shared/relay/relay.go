@@ -59,10 +59,13 @@ type StatusError struct{ Status int }
 
 func (e *StatusError) Error() string { return fmt.Sprintf("webhook answered HTTP %d", e.Status) }
 
-// ReplyError is a 2xx answer whose reply the platform cannot send.
-type ReplyError struct{ Reason string }
-
-func (e *ReplyError) Error() string { return "webhook reply not usable: " + e.Reason }
+// Result is a delivery the webhook took (any 2xx answer).
+type Result struct {
+	// Reply is the passive reply the webhook asked for; nil if none.
+	Reply *wxapi.CustomMessage
+	// Problem says why a reply the webhook gave cannot be used ("" if none): the delivery still counts.
+	Problem string
+}
 
 // Client delivers to webhooks. Build it with New.
 type Client struct {
@@ -109,13 +112,46 @@ func checkAddr(address string) error {
 	return nil
 }
 
-// carrierNAT is 100.64.0.0/10, shared address space, not reachable from the internet either.
-var carrierNAT = netip.MustParsePrefix("100.64.0.0/10")
+// notPublic are ranges a webhook must not reach besides what netip classifies (private, loopback,
+// link-local, multicast, unspecified).
+var notPublic = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),      // "this network"
+	netip.MustParsePrefix("100.64.0.0/10"),  // carrier-grade NAT, shared address space
+	netip.MustParsePrefix("192.0.0.0/24"),   // IETF protocol assignments
+	netip.MustParsePrefix("198.18.0.0/15"),  // benchmarking
+	netip.MustParsePrefix("240.0.0.0/4"),    // reserved, and broadcast
+	netip.MustParsePrefix("2001::/32"),      // Teredo: tunnels to any IPv4 address
+	netip.MustParsePrefix("fec0::/10"),      // site-local (deprecated, still routed on some networks)
+	netip.MustParsePrefix("::/96"),          // IPv4-compatible ::a.b.c.d
+	netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64
+}
+
+// Ranges that carry an IPv4 address, which decides: NAT64 (the last 32 bits) and 6to4 (bits 16-48).
+var (
+	nat64     = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour = netip.MustParsePrefix("2002::/16")
+)
 
 func public(ip netip.Addr) bool {
 	ip = ip.Unmap()
-	return ip.IsGlobalUnicast() && !ip.IsPrivate() && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() &&
-		!ip.IsUnspecified() && !carrierNAT.Contains(ip)
+	if ip.Is6() {
+		b := ip.As16()
+		switch {
+		case nat64.Contains(ip):
+			return public(netip.AddrFrom4([4]byte(b[12:16])))
+		case sixToFour.Contains(ip):
+			return public(netip.AddrFrom4([4]byte(b[2:6])))
+		}
+	}
+	if !ip.IsGlobalUnicast() || ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() {
+		return false
+	}
+	for _, p := range notPublic {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	return true
 }
 
 // CheckURL validates a webhook URL before it is stored: https (http too with allowLocal), an absolute URL
@@ -174,16 +210,17 @@ func Verify(secret, timestamp, signature string, body []byte, now time.Time, tol
 	return hmac.Equal([]byte(Sign(secret, ts, body)), []byte(signature))
 }
 
-// Deliver POSTs d to webhook, signed with secret, and returns the reply the webhook asked for (nil if none).
-// An answer later than Timeout, a non-2xx status or an unusable reply is an error: not delivered.
-func (c *Client) Deliver(ctx context.Context, webhook, secret string, d Delivery) (*wxapi.CustomMessage, error) {
+// Deliver POSTs d to webhook, signed with secret. Any 2xx answer within Timeout is a delivery, with the reply
+// the webhook asked for if there is a usable one; anything else (later, non-2xx, unreachable, a refused
+// address) is an error: not delivered.
+func (c *Client) Deliver(ctx context.Context, webhook, secret string, d Delivery) (Result, error) {
 	// The address is checked by the dialer, where the connection is made.
 	if _, err := parseURL(webhook, c.allowLocal); err != nil {
-		return nil, err
+		return Result{}, err
 	}
 	body, err := json.Marshal(d)
 	if err != nil {
-		return nil, fmt.Errorf("encode delivery: %w", err)
+		return Result{}, fmt.Errorf("encode delivery: %w", err)
 	}
 	timeout := c.Timeout
 	if timeout <= 0 {
@@ -193,7 +230,7 @@ func (c *Client) Deliver(ctx context.Context, webhook, secret string, d Delivery
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, webhook, bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadURL, err)
+		return Result{}, fmt.Errorf("%w: %v", ErrBadURL, err)
 	}
 	ts := c.Now().Unix()
 	req.Header.Set("Content-Type", "application/json")
@@ -207,48 +244,44 @@ func (c *Client) Deliver(ctx context.Context, webhook, secret string, d Delivery
 		if errors.As(err, &ue) {
 			err = ue.Err // *url.Error repeats the URL, which may carry the merchant's own token
 		}
-		return nil, fmt.Errorf("webhook not reached: %w", err)
+		return Result{}, fmt.Errorf("webhook not reached: %w", err)
 	}
 	defer resp.Body.Close()
 	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
-		return nil, fmt.Errorf("webhook answer not read: %w", err)
+		return Result{}, fmt.Errorf("webhook answer not read: %w", err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, &StatusError{Status: resp.StatusCode}
+		return Result{}, &StatusError{Status: resp.StatusCode}
 	}
-	return parseReply(answer)
+	reply, problem := parseReply(answer)
+	return Result{Reply: reply, Problem: problem}, nil
 }
 
-// Reply types a webhook may answer with: those a passive reply can carry.
+// Reply types a webhook may answer with: those a passive reply can carry (a mini program's reply goes out as a
+// customer-service message, which takes text and image).
 var replyTypes = map[string]bool{"text": true, "image": true, "voice": true, "video": true, "music": true, "news": true}
 
-// parseReply reads {"reply": {...}} (customer-service message shapes); an empty answer or one without a
-// reply means none.
-func parseReply(answer []byte) (*wxapi.CustomMessage, error) {
+// parseReply reads {"reply": {...}} (customer-service message shapes). An answer that is not JSON, or has no
+// reply, asks for none; a reply the platform cannot send comes back as the problem with it.
+func parseReply(answer []byte) (*wxapi.CustomMessage, string) {
 	if len(answer) > maxAnswer {
-		return nil, &ReplyError{"answer larger than 64 KB"}
-	}
-	if len(bytes.TrimSpace(answer)) == 0 {
-		return nil, nil
+		return nil, "answer larger than 64 KB"
 	}
 	var a struct {
 		Reply *wxapi.CustomMessage `json:"reply"`
 	}
-	if err := json.Unmarshal(answer, &a); err != nil {
-		return nil, &ReplyError{"answer is not JSON"}
-	}
-	if a.Reply == nil {
-		return nil, nil
+	if len(bytes.TrimSpace(answer)) == 0 || json.Unmarshal(answer, &a) != nil || a.Reply == nil {
+		return nil, "" // "ok", "success", {} or plain text: delivered, no reply
 	}
 	r := a.Reply
 	if !replyTypes[r.MsgType] {
-		return nil, &ReplyError{fmt.Sprintf("msgtype %q cannot be a passive reply (text, image, voice, video, music, news)", r.MsgType)}
+		return nil, fmt.Sprintf("msgtype %q cannot be a reply (text, image, voice, video, music, news)", r.MsgType)
 	}
 	r.ToUser = "-" // the fan: filled in by the message path
 	if err := r.Validate(wxapi.KindOfficialAccount); err != nil {
-		return nil, &ReplyError{err.Error()}
+		return nil, err.Error()
 	}
 	r.ToUser = ""
-	return r, nil
+	return r, ""
 }

@@ -46,12 +46,12 @@ func merchant(t *testing.T, status int, answer string) (*httptest.Server, *[]rel
 func TestDeliveryIsSignedAndItsReplyRead(t *testing.T) {
 	srv, got := merchant(t, 200, `{"reply":{"msgtype":"text","text":{"content":"您好！"}}}`)
 	c := relay.New(true)
-	reply, err := c.Deliver(context.Background(), srv.URL+"/hook", secret, delivery)
+	res, err := c.Deliver(context.Background(), srv.URL+"/hook", secret, delivery)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if reply == nil || reply.MsgType != "text" || reply.Text.Content != "您好！" {
-		t.Fatalf("reply %+v", reply)
+	if reply := res.Reply; reply == nil || res.Problem != "" || reply.MsgType != "text" || reply.Text.Content != "您好！" {
+		t.Fatalf("result %+v", res)
 	}
 	if len(*got) != 1 || (*got)[0].Message["Content"] != "你好" || (*got)[0].Tenant != "shop-1" {
 		t.Fatalf("the merchant got %+v", *got)
@@ -83,13 +83,9 @@ func TestFailedDeliveriesAreErrors(t *testing.T) {
 		slow   bool
 		want   any
 	}{
-		"500":              {status: 500, want: &relay.StatusError{}},
-		"redirect":         {status: 302, want: &relay.StatusError{}},
-		"reply not JSON":   {status: 200, answer: "<xml/>", want: &relay.ReplyError{}},
-		"link reply":       {status: 200, answer: `{"reply":{"msgtype":"link","link":{"title":"t","description":"d","url":"u","thumb_url":"x"}}}`, want: &relay.ReplyError{}},
-		"two news":         {status: 200, answer: `{"reply":{"msgtype":"news","news":{"articles":[{"title":"a","url":"u"},{"title":"b","url":"v"}]}}}`, want: &relay.ReplyError{}},
-		"body for another": {status: 200, answer: `{"reply":{"msgtype":"text","image":{"media_id":"m"}}}`, want: &relay.ReplyError{}},
-		"too slow":         {status: 200, slow: true},
+		"500":      {status: 500, want: &relay.StatusError{}},
+		"redirect": {status: 302, want: &relay.StatusError{}},
+		"too slow": {status: 200, slow: true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			release := make(chan struct{})
@@ -110,22 +106,44 @@ func TestFailedDeliveriesAreErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("delivered")
 			}
-			switch want := tc.want.(type) {
-			case *relay.StatusError:
-				if !errors.As(err, &want) {
-					t.Fatalf("want a StatusError, got %v", err)
-				}
-			case *relay.ReplyError:
-				if !errors.As(err, &want) {
-					t.Fatalf("want a ReplyError, got %v", err)
-				}
+			if want, ok := tc.want.(*relay.StatusError); ok && !errors.As(err, &want) {
+				t.Fatalf("want a StatusError, got %v", err)
 			}
 		})
 	}
-	// An answer without a reply is a delivery without one.
-	srv, _ := merchant(t, 204, "")
-	if reply, err := c.Deliver(context.Background(), srv.URL, secret, delivery); err != nil || reply != nil {
-		t.Fatalf("204: %+v, %v", reply, err)
+}
+
+// Any 2xx is a delivery: the merchant has the message. A reply that cannot be sent is reported with it, not
+// turned into a failure that would deliver the message again.
+func TestEvery2xxIsADelivery(t *testing.T) {
+	c := relay.New(true)
+	for name, tc := range map[string]struct {
+		status      int
+		answer      string
+		wantProblem bool
+	}{
+		"204 no body":      {status: 204},
+		"plain success":    {status: 200, answer: "success"},
+		"XML, not JSON":    {status: 200, answer: "<xml/>"},
+		"JSON, no reply":   {status: 202, answer: `{"ok":true}`},
+		"link reply":       {status: 200, answer: `{"reply":{"msgtype":"link","link":{"title":"t","description":"d","url":"u","thumb_url":"x"}}}`, wantProblem: true},
+		"two news":         {status: 200, answer: `{"reply":{"msgtype":"news","news":{"articles":[{"title":"a","url":"u"},{"title":"b","url":"v"}]}}}`, wantProblem: true},
+		"body for another": {status: 200, answer: `{"reply":{"msgtype":"text","image":{"media_id":"m"}}}`, wantProblem: true},
+		"too large":        {status: 200, answer: `{"reply":{"msgtype":"text","text":{"content":"` + strings.Repeat("x", 70<<10) + `"}}}`, wantProblem: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv, got := merchant(t, tc.status, tc.answer)
+			res, err := c.Deliver(context.Background(), srv.URL, secret, delivery)
+			if err != nil {
+				t.Fatalf("not a delivery: %v", err)
+			}
+			if len(*got) != 1 {
+				t.Fatalf("the merchant got %d deliveries", len(*got))
+			}
+			if res.Reply != nil || (res.Problem != "") != tc.wantProblem {
+				t.Fatalf("result %+v; want a problem: %v", res, tc.wantProblem)
+			}
+		})
 	}
 }
 
@@ -139,6 +157,13 @@ func TestWebhooksCannotReachPrivateAddresses(t *testing.T) {
 		"https://10.0.0.8/hook", "https://172.16.5.4/hook", "https://192.168.1.1/hook",
 		"https://169.254.169.254/latest/meta-data/", "https://[::1]/hook", "https://[fd00::1]/hook",
 		"https://100.64.0.1/hook", "https://0.0.0.0/hook", "https://localhost/hook",
+		"https://[::ffff:127.0.0.1]/hook",    // IPv4-mapped loopback
+		"https://[64:ff9b::a9fe:a9fe]/hook",  // NAT64 of the metadata service
+		"https://[2002:a00:8::1]/hook",       // 6to4 of 10.0.0.8
+		"https://[2001:0:4136:e378::1]/hook", // Teredo
+		"https://[::a00:8]/hook",             // IPv4-compatible 10.0.0.8
+		"https://198.18.0.1/hook", "https://240.0.0.1/hook", "https://192.0.0.8/hook",
+		"https://[fec0::1]/hook", "https://224.0.0.1/hook", "https://[ff02::1]/hook",
 	} {
 		_, err := c.Deliver(context.Background(), u, secret, delivery)
 		if !errors.Is(err, relay.ErrRefusedAddress) {
@@ -153,6 +178,12 @@ func TestWebhooksCannotReachPrivateAddresses(t *testing.T) {
 	}
 	if len(*got) != 0 {
 		t.Fatalf("a refused webhook was reached %d times", len(*got))
+	}
+	// Ranges that embed an IPv4 address are judged by it: NAT64 and 6to4 of a public address are public.
+	for _, ok := range []string{"https://93.184.215.14/hook", "https://[64:ff9b::5db8:d70e]/hook", "https://[2002:5db8:d70e::1]/hook"} {
+		if err := relay.CheckURL(context.Background(), ok, false); err != nil {
+			t.Errorf("CheckURL(%s): %v", ok, err)
+		}
 	}
 	for _, bad := range []string{"ftp://example.com/", "https://user:pw@example.com/", "/relative", "https://"} {
 		if err := relay.CheckURL(context.Background(), bad, false); !errors.Is(err, relay.ErrBadURL) {

@@ -20,6 +20,9 @@ var (
 	ErrMessageType = &Error{Code: 45162}
 )
 
+// ErrInvalidMessage: a message Validate refuses; it is never sent, and sending it again cannot help.
+var ErrInvalidMessage = errors.New("invalid customer-service message")
+
 // Is makes errors.Is(err, ErrOutsideWindow) and the like match any API's error with that errcode.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
@@ -156,25 +159,25 @@ func (m CustomMessage) Validate(kind string) error {
 	types, ok := allowed[kind]
 	switch {
 	case !ok:
-		return fmt.Errorf("custom message: unknown account kind %q", kind)
+		return fmt.Errorf("%w: unknown account kind %q", ErrInvalidMessage, kind)
 	case m.ToUser == "":
-		return errors.New("custom message: no recipient (touser)")
+		return fmt.Errorf("%w: no recipient (touser)", ErrInvalidMessage)
 	}
 	body, n := m.body()
 	if body == nil || n != 1 {
-		return fmt.Errorf("custom message: msgtype %q needs exactly its own body", m.MsgType)
+		return fmt.Errorf("%w: msgtype %q needs exactly its own body", ErrInvalidMessage, m.MsgType)
 	}
 	if !types[m.MsgType] {
-		return fmt.Errorf("custom message: a %s cannot send %s: %w", kind, m.MsgType, &Error{API: "custom_send", Code: 45162, Msg: "invalid message type (checked before sending)"})
+		return fmt.Errorf("%w: a %s cannot send %s: %w", ErrInvalidMessage, kind, m.MsgType, &Error{API: "custom_send", Code: 45162, Msg: "invalid message type (checked before sending)"})
 	}
 	if m.News != nil && len(m.News.Articles) != 1 {
-		return fmt.Errorf("custom message: news carries exactly one article, not %d", len(m.News.Articles))
+		return fmt.Errorf("%w: news carries exactly one article, not %d", ErrInvalidMessage, len(m.News.Articles))
 	}
 	if m.MiniProgramPage != nil && (kind == KindMiniProgram) != (m.MiniProgramPage.AppID == "") {
-		return errors.New("custom message: miniprogrampage has an appid from official accounts only (the linked mini program)")
+		return fmt.Errorf("%w: miniprogrampage has an appid from official accounts only (the linked mini program)", ErrInvalidMessage)
 	}
 	if m.Text != nil && m.Text.Content == "" {
-		return errors.New("custom message: empty text")
+		return fmt.Errorf("%w: empty text", ErrInvalidMessage)
 	}
 	return nil
 }
