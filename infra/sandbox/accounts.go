@@ -34,10 +34,14 @@ type Account struct {
 }
 
 // Category is a mini program service category as reported in
-// MiniProgramInfo.categories.
+// MiniProgramInfo.categories. The ids are what /wxa/get_category reports
+// (first_id, second_id) and submit_audit's items name; 0 means "make one up
+// from the name".
 type Category struct {
-	First  string `json:"first"`
-	Second string `json:"second"`
+	First    string `json:"first"`
+	Second   string `json:"second"`
+	FirstID  int    `json:"-"`
+	SecondID int    `json:"-"`
 }
 
 // IsMiniProgram reports whether a is a mini program.
@@ -81,22 +85,25 @@ func DefaultAccounts() []Account {
 			AppID: "wx5a1c0e8d2b7f3a01", Kind: KindMiniProgram, NickName: "鲜果时光小店",
 			UserName: "gh_7c2e4a9b1d30", PrincipalName: "深圳市鲜果时光科技有限公司",
 			Signature: "每日新鲜水果，30 分钟送达。", ServiceType: 0, VerifyType: 0,
-			FuncInfo:   defaultMiniProgramFuncs,
-			Categories: []Category{{First: "商家自营", Second: "生鲜果蔬"}},
+			FuncInfo: defaultMiniProgramFuncs,
+			Categories: []Category{{First: "商家自营", Second: "生鲜果蔬", FirstID: 304, SecondID: 722},
+				{First: "商家自营", Second: "食品饮料", FirstID: 304, SecondID: 723}},
 		},
 		{
 			AppID: "wx8b3d2f6e4c1a9e02", Kind: KindMiniProgram, NickName: "城市咖啡馆点单",
 			UserName: "gh_2f8a61c3e9b4", PrincipalName: "上海城市咖啡餐饮管理有限公司",
 			Signature: "线上点单，到店自取。", ServiceType: 0, VerifyType: 0,
-			FuncInfo:   defaultMiniProgramFuncs,
-			Categories: []Category{{First: "餐饮服务", Second: "点餐平台"}, {First: "餐饮服务", Second: "饮品"}},
+			FuncInfo: defaultMiniProgramFuncs,
+			Categories: []Category{{First: "餐饮服务", Second: "点餐平台", FirstID: 220, SecondID: 221},
+				{First: "餐饮服务", Second: "饮品", FirstID: 220, SecondID: 224}},
 		},
 		{
 			AppID: "wx1e7c9a4b6d2f8c03", Kind: KindMiniProgram, NickName: "悦读书房",
 			UserName: "gh_9d4b7e2a6c15", PrincipalName: "杭州悦读文化传播有限公司",
 			Signature: "好书推荐与借阅预约。", ServiceType: 0, VerifyType: -1,
-			FuncInfo:   defaultMiniProgramFuncs,
-			Categories: []Category{{First: "文娱", Second: "图书"}},
+			FuncInfo: defaultMiniProgramFuncs,
+			Categories: []Category{{First: "文娱", Second: "图书", FirstID: 150, SecondID: 158},
+				{First: "教育", Second: "在线教育", FirstID: 1, SecondID: 11}},
 		},
 		{
 			AppID: "wx3f6a8c1e2b9d4a04", Kind: KindOfficialAccount, NickName: "鲜果时光",
@@ -161,7 +168,8 @@ func GeneratedAccounts(n int) []Account {
 		}
 		if i%2 == 0 {
 			a.Kind, a.FuncInfo = KindMiniProgram, defaultMiniProgramFuncs
-			a.Categories = []Category{{First: "工具", Second: "效率"}}
+			a.Categories = []Category{{First: "工具", Second: "效率", FirstID: 287, SecondID: 612},
+				{First: "工具", Second: "信息查询", FirstID: 287, SecondID: 613}}
 		} else {
 			a.Kind, a.FuncInfo, a.ServiceType = KindOfficialAccount, defaultOfficialAccountFuncs, 2
 		}

@@ -69,11 +69,31 @@ func avatarSVG(a Account) string {
 		hue, html.EscapeString(string(first)))
 }
 
-// qrcodeSVG draws a 21x21 QR-like grid: the three finder patterns and
-// modules derived from the appid, so each account has a stable picture.
+// qrcodeSVG draws qrModules(appid), so each account has a stable picture.
 func qrcodeSVG(appid string) string {
-	const n, cell = 21, 8
-	sum := sha256.Sum256([]byte(appid))
+	const cell = 8
+	mods := qrModules(appid)
+	n := len(mods)
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d">`,
+		(n+2)*cell, (n+2)*cell, n+2, n+2)
+	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="#fff"/>`, n+2, n+2)
+	for y, row := range mods {
+		for x, dark := range row {
+			if dark {
+				fmt.Fprintf(&b, `<rect x="%d" y="%d" width="1" height="1"/>`, x+1, y+1)
+			}
+		}
+	}
+	b.WriteString(`</svg>`)
+	return b.String()
+}
+
+// qrModules is a 21x21 QR-like grid (not scannable): the three finder
+// patterns and modules derived from seed.
+func qrModules(seed string) [21][21]bool {
+	const n = 21
+	sum := sha256.Sum256([]byte(seed))
 	finder := func(x, y int) (in, dark bool) {
 		for _, o := range [][2]int{{0, 0}, {n - 7, 0}, {0, n - 7}} {
 			dx, dy := x-o[0], y-o[1]
@@ -84,25 +104,17 @@ func qrcodeSVG(appid string) string {
 		}
 		return false, false
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d">`,
-		(n+2)*cell, (n+2)*cell, n+2, n+2)
-	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="#fff"/>`, n+2, n+2)
+	var out [n][n]bool
 	bit := 0
 	for y := range n {
 		for x := range n {
-			dark := false
 			if in, d := finder(x, y); in {
-				dark = d
+				out[y][x] = d
 			} else {
-				dark = sum[(bit/8)%len(sum)]>>(bit%8)&1 == 1
+				out[y][x] = sum[(bit/8)%len(sum)]>>(bit%8)&1 == 1
 				bit++
-			}
-			if dark {
-				fmt.Fprintf(&b, `<rect x="%d" y="%d" width="1" height="1"/>`, x+1, y+1)
 			}
 		}
 	}
-	b.WriteString(`</svg>`)
-	return b.String()
+	return out
 }

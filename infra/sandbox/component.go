@@ -229,15 +229,7 @@ func (s *Sandbox) apiGetAuthorizerInfo(c *apiCall) (any, *apiError) {
 			categories = []Category{}
 		}
 		info["MiniProgramInfo"] = map[string]any{
-			"network": map[string][]string{
-				"RequestDomain":   {},
-				"WsRequestDomain": {},
-				"UploadDomain":    {},
-				"DownloadDomain":  {},
-				"UDPDomain":       {},
-				"TCPDomain":       {},
-				"BizDomain":       {},
-			},
+			"network":      s.networkLocked(acct.AppID),
 			"categories":   categories,
 			"visit_status": 0,
 		}
@@ -250,6 +242,26 @@ func (s *Sandbox) apiGetAuthorizerInfo(c *apiCall) (any, *apiError) {
 			"func_info":                funcInfoJSON(a.funcInfo),
 		},
 	}, nil
+}
+
+// networkLocked is MiniProgramInfo.network: the domains set with
+// modify_domain and setwebviewdomain. Caller holds s.mu.
+func (s *Sandbox) networkLocked(appid string) map[string][]string {
+	var d map[string][]string
+	var biz []string
+	if m := s.apps[appid]; m != nil {
+		d, biz = m.domains, m.webview
+	}
+	list := func(v []string) []string { return append([]string{}, v...) }
+	return map[string][]string{
+		"RequestDomain":   list(d["requestdomain"]),
+		"WsRequestDomain": list(d["wsrequestdomain"]),
+		"UploadDomain":    list(d["uploaddomain"]),
+		"DownloadDomain":  list(d["downloaddomain"]),
+		"UDPDomain":       list(d["udpdomain"]),
+		"TCPDomain":       list(d["tcpdomain"]),
+		"BizDomain":       list(biz),
+	}
 }
 
 // POST /cgi-bin/component/api_authorizer_token. Revoked accounts are 61003;

@@ -291,7 +291,7 @@ func TestGetAuthorizerInfo(t *testing.T) {
 	}
 	mini := info.obj("MiniProgramInfo")
 	cats, _ := mini["categories"].([]any)
-	if mini.obj("network") == nil || len(cats) != 1 || cats[0].(map[string]any)["first"] != "商家自营" {
+	if mini.obj("network") == nil || len(cats) != 2 || cats[0].(map[string]any)["first"] != "商家自营" || len(cats[0].(map[string]any)) != 2 {
 		t.Fatalf("MiniProgramInfo %v", mini)
 	}
 	if auth.str("authorizer_appid") != mp1 || auth.str("authorizer_refresh_token") != e.sb.RefreshToken(mp1) {

@@ -14,6 +14,17 @@
 //   - /cgi-bin/message/custom/send?access_token=AUTHORIZER_TOKEN, the
 //     customer-service send with WeChat's per-kind message types and its
 //     windows (45015, 45047), recorded in CustomMessages;
+//   - /wxa/gettemplatedraftlist, addtotemplate, gettemplatelist and
+//     deletetemplate, the template library (component token);
+//   - mini-program code management with an authorizer token of a mini
+//     program: /wxa/commit, get_page, get_category, get_qrcode,
+//     security/get_code_privacy_info, submit_audit, get_auditstatus,
+//     get_latest_auditstatus, undocodeaudit, speedupaudit, queryquota,
+//     release, grayrelease, getgrayreleaseplan, revertgrayrelease,
+//     revertcoderelease, getversioninfo, getvisitstatus, change_visitstatus,
+//     modify_domain(_directly), setwebviewdomain(_directly), bind_tester,
+//     unbind_tester, memberauth, and /cgi-bin/component/setprivacysetting
+//     and getprivacysetting;
 //   - /cgi-bin/componentloginpage (PC) and /safe/bindcomponent (mobile), the
 //     authorization pages, whose "授权 Authorize" buttons (element id
 //     authorize-<appid>) post to /sandbox/authorize, which pushes the
@@ -54,6 +65,14 @@
 //     or "success" is no reply, anything else must be a correctly signed
 //     encrypted passive reply echoing the nonce (else ErrBadReply). A fan's
 //     message or event opens their customer-service window.
+//   - Each mini program has a 体验版 (its last commit), audits, a released
+//     version with a history of five, a gray-release plan, domains, testers
+//     and privacy settings. An audit ends Config.AuditDelay (a real timer,
+//     default 2s) after submit_audit, rejected with AuditRejectRate, and its
+//     weapp_audit_success/weapp_audit_fail event is pushed like PushMessage
+//     unless AuditEventLossRate loses it. The audit quota is the
+//     component's, monthly (AuditQuota). An official account's token gets
+//     61007 from the code APIs.
 //   - The five 全网发布 test groups (ReleaseTestGroups) exist besides
 //     Config.Accounts; RunReleaseCheck authorizes one group and runs
 //     WeChat's release checks against the platform.
@@ -75,6 +94,9 @@
 // PushMessage, PushMessageTimes and the plaintext builders (TextMessage,
 // EventMessage, AuditEvent, PrivacyApplyEvent) play fans and WeChat's
 // system events; MessagePushes and CustomMessages show what happened.
+// AddDraft and AddTemplate fill the template library; FinishAudit ends a
+// pending audit at once; Audits and CodeStats tell what WeChat did with a
+// mini program's code.
 //
 // Secrets (AppSecret, Token, EncodingAESKey) and tokens never appear in the
 // sandbox's logs or pages.

@@ -40,6 +40,54 @@ const (
 	codeNotFoundSandboxLocal = 404 // not a WeChat code: unknown path on the sandbox
 )
 
+// Mini-program code management and template library codes (addendum B.5).
+const (
+	CodeAPIUnauthorizedToComponent = 61007 // the account did not grant the permission set (18 for /wxa/)
+	CodePrivacyScanPending         = 61039 // the privacy-API scan of the last commit has not finished
+	CodeTesterNotFound             = 85001
+	CodeTesterLimit                = 85002
+	CodeTesterBound                = 85004
+	CodeAuditTag                   = 85006
+	CodeAuditPagePath              = 85007
+	CodeAuditPending               = 85009 // a version is already under audit
+	CodeAuditItemEmpty             = 85010
+	CodeAuditTitle                 = 85011
+	CodeInvalidAuditID             = 85012
+	CodeInvalidExtJSON             = 85013
+	CodeInvalidTemplateID          = 85014 // also a template_id sent as a quoted string
+	CodeDomainLimit                = 85016
+	CodeNoDomainToModify           = 85017
+	CodeNoAuditedVersion           = 85019 // release: no passed, unreleased version
+	CodeAuditItemCount             = 85023
+	CodeExtJSONBadPath             = 85045
+	CodeExtJSONNoPages             = 85047
+	CodeNoAudit                    = 85058 // never submitted
+	CodeTemplateNotFound           = 85064 // template or draft
+	CodeTemplateLibraryFull        = 85065
+	CodeAuditCategory              = 85077
+	CodeGrayNoLiveVersion          = 85079
+	CodeGrayNotPassed              = 85080
+	CodeGrayPercentage             = 85081
+	CodeGrayPercentageLower        = 85082
+	CodeAuditQuota                 = 85085 // the provider's monthly audit quota is used up
+	CodeNoCommitForAudit           = 85086
+	CodeNoCommittedCode            = 86001
+	CodePrivacyOwnerSetting        = 86069
+	CodePrivacyVersion             = 86071
+	CodePrivacyNoLive              = 86074
+	CodeRevertDuringGray           = 87011
+	CodeRevertNotAllowed           = 87012
+	CodeUndoQuota                  = 87013
+	CodePrivacyStoreExpire         = 87072
+	CodeWebviewUnchanged           = 89019
+	CodeWebviewNotSet              = 89020
+	CodeWebviewNotRegistered       = 89021
+	CodeWebviewLimit               = 89029
+	CodeSpeedupNotPending          = 89402
+	CodeSpeedupAlready             = 89404
+	CodeSpeedupQuota               = 89405
+)
+
 // errMessages are the errmsg texts WeChat uses for each code.
 var errMessages = map[int]string{
 	CodeSystemBusy:           "system error",
@@ -72,6 +120,51 @@ var errMessages = map[int]string{
 	CodeInvalidComponent:     "invalid component",
 	CodeRefreshTokenInvalid:  "refresh_token is invalid",
 	codeNotFoundSandboxLocal: "not found",
+
+	CodeAPIUnauthorizedToComponent: "api is unauthorized to component",
+	CodePrivacyScanPending:         "隐私接口检查任务未完成，请稍等一分钟再重试",
+	CodeTesterNotFound:             "微信号不存在或微信号设置为不可搜索",
+	CodeTesterLimit:                "小程序绑定的体验者数量达到上限",
+	CodeTesterBound:                "微信号已经绑定",
+	CodeAuditTag:                   "标签格式错误",
+	CodeAuditPagePath:              "页面路径错误",
+	CodeAuditPending:               "already submit a version under auditing",
+	CodeAuditItemEmpty:             "item_list 有项目为空",
+	CodeAuditTitle:                 "标题填写错误",
+	CodeInvalidAuditID:             "invalid auditid",
+	CodeInvalidExtJSON:             "invalid ext_json",
+	CodeInvalidTemplateID:          "invalid template id",
+	CodeDomainLimit:                "domain count reach limit",
+	CodeNoDomainToModify:           "no domain to modify after filtered, please check the domain if have been set on mp/weixin or third-party platform",
+	CodeNoAuditedVersion:           "no version is under auditing",
+	CodeAuditItemCount:             "审核列表填写的项目数不在 1-5 以内",
+	CodeExtJSONBadPath:             "ext_json 有不存在的路径",
+	CodeExtJSONNoPages:             "pages 字段为空",
+	CodeNoAudit:                    "no valid audit_id exist",
+	CodeTemplateNotFound:           "template not found",
+	CodeTemplateLibraryFull:        "template library is full",
+	CodeAuditCategory:              "小程序类目信息失效（类目中含有官方下架的类目，请重新选择类目）",
+	CodeGrayNoLiveVersion:          "小程序没有线上版本，不能进行灰度",
+	CodeGrayNotPassed:              "小程序提交的审核未审核通过",
+	CodeGrayPercentage:             "无效的发布比例",
+	CodeGrayPercentageLower:        "当前的发布比例需要比之前设置的高",
+	CodeAuditQuota:                 "本月提审额度已用完",
+	CodeNoCommitForAudit:           "提交代码审核之前需提前上传代码",
+	CodeNoCommittedCode:            "不存在第三方的已经提交的代码",
+	CodePrivacyOwnerSetting:        "owner_setting 必填字段字段缺失",
+	CodePrivacyVersion:             "privacy_ver 参数无效",
+	CodePrivacyNoLive:              "现网隐私协议不存在",
+	CodeRevertDuringGray:           "现网已经在灰度发布，不能进行版本回退",
+	CodeRevertNotAllowed:           "该版本不能回退",
+	CodeUndoQuota:                  "撤回次数达到上限（每天5次，每个月10次）",
+	CodePrivacyStoreExpire:         "store_expire_timestamp 参数无效",
+	CodeWebviewUnchanged:           "业务域名无更改，无需重复设置",
+	CodeWebviewNotSet:              "尚未设置小程序业务域名，请先在第三方平台中设置小程序业务域名后再调用本接口",
+	CodeWebviewNotRegistered:       "请求保存的域名不是第三方平台中已设置的小程序业务域名或子域名",
+	CodeWebviewLimit:               "业务域名数量超过限制，最多可以添加100个业务域名",
+	CodeSpeedupNotPending:          "该小程序不在待审核队列，请检查是否已提交审核或已审完",
+	CodeSpeedupAlready:             "本单已加速成功，请勿重复提交",
+	CodeSpeedupQuota:               "本月加急额度不足，请提升提审质量以获取更多额度",
 }
 
 // apiError is a WeChat-style error answer: HTTP 200 (unless status is set)
@@ -125,6 +218,7 @@ var (
 	ErrBadReply            = errors.New("passive reply rejected (the fan sees 该公众号暂时无法提供服务)")
 	ErrAlreadyStarted      = errors.New("sandbox: already started")
 	ErrClosed              = errors.New("sandbox: closed")
+	ErrNoPendingAudit      = errors.New("sandbox: the mini program has no audit pending")
 	errReceiverNotSuccess  = errors.New("receiver did not answer 200 success")
 	errPushBodyUnreadable  = errors.New("reading receiver answer")
 	errPushRequestBuilding = errors.New("building push request")

@@ -292,6 +292,7 @@ func (s *Sandbox) serveStatus(w http.ResponseWriter, r *http.Request) {
 		v.Pushes = append(v.Pushes, row)
 	}
 	v.Messages = s.messageRowsLocked(20)
+	v.Code = s.codeViewLocked(now)
 	s.mu.Unlock()
 	v.Calls = s.callCounts()
 	s.render(w, http.StatusOK, "status", v)
@@ -405,6 +406,7 @@ type statusView struct {
 	Messages                                                     []statusMessage
 	Groups                                                       []int
 	Calls                                                        []nameCount
+	Code                                                         codeView
 }
 
 // permSetNames names the permission sets (权限集) shown on the login page.
@@ -429,7 +431,7 @@ func permNames(ids []int) []string {
 
 var pages = template.Must(template.New("pages").Funcs(template.FuncMap{
 	"join": strings.Join,
-}).Parse(pageTemplates + fanTemplates + releaseTemplates))
+}).Parse(pageTemplates + fanTemplates + releaseTemplates + codeTemplates))
 
 const pageTemplates = `
 {{define "style"}}<style>
@@ -546,6 +548,7 @@ a{color:#576b95}
 <button type="submit" id="release-check">运行全网发布检测 Run release check</button>
 </form>
 <p class="en">授权测试公众号与小程序，推送测试消息，检查回复与客服消息，最后取消授权；平台不应答时可能需要一分钟。Authorizes a test official account and mini program, pushes the test messages, checks the replies and customer-service messages, then revokes; it can take a minute when the platform does not answer.</p>
+{{template "code" .Code}}
 <h2>最近推送 <span class="en">Last pushes</span></h2>
 <table>
 <tr><th>时间 Time</th><th>InfoType</th><th>AuthorizerAppid</th><th>结果 Result</th></tr>

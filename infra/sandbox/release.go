@@ -50,7 +50,7 @@ func ReleaseTestGroups() []ReleaseGroup {
 				NickName: fmt.Sprintf("全网发布测试小程序 %d", n), PrincipalName: "微信开放平台全网发布测试",
 				Signature: "第三方平台全网发布专用测试小程序。", ServiceType: 0, VerifyType: 0,
 				FuncInfo:   slices.Clone(defaultMiniProgramFuncs),
-				Categories: []Category{{First: "工具", Second: "效率"}},
+				Categories: []Category{{First: "工具", Second: "效率", FirstID: 287, SecondID: 612}},
 			},
 		}
 	}

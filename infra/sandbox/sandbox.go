@@ -25,7 +25,13 @@ const (
 	DefaultTicketTTL   = 12 * time.Hour
 	DefaultPushTimeout = 5 * time.Second
 	DefaultTimeoutHold = 30 * time.Second
+	DefaultAuditQuota  = 1000 // audits a month (queryquota limit)
+	DefaultAuditDelay  = 2 * time.Second
 )
+
+// AuditImmediate as Config.AuditDelay decides every audit when submit_audit
+// answers.
+const AuditImmediate time.Duration = -1
 
 // Config configures a Sandbox. ComponentAppID, ComponentSecret, Token and
 // EncodingAESKey are required; everything else has a WeChat-like default.
@@ -79,6 +85,28 @@ type Config struct {
 	// Accounts that can authorize; nil means DefaultAccounts().
 	Accounts []Account
 
+	// Mini-program code management (code.go, audit.go).
+	//
+	// PrivacyScanDuration is how long the privacy-API scan that every commit
+	// starts runs, on the sandbox clock: meanwhile submit_audit and
+	// security/get_code_privacy_info answer 61039. 0 (default): done at once.
+	PrivacyScanDuration time.Duration
+	// AuditDelay is how long an audit takes after submit_audit, on a real
+	// timer (WeChat takes hours). 0 means DefaultAuditDelay (2s: `make dev`
+	// shows an audit in progress); AuditImmediate (any negative value)
+	// decides the audit when submit_audit answers and pushes its event right
+	// after the answer. Tests that finish audits themselves (FinishAudit) set
+	// a long delay.
+	AuditDelay time.Duration
+	// AuditRejectRate is the probability that an audit is rejected.
+	AuditRejectRate float64
+	// AuditEventLossRate is the probability that an audit's result event is
+	// never pushed (WeChat loses some): the platform must poll get_auditstatus.
+	AuditEventLossRate float64
+	// AuditQuota is the component's monthly audit quota shared by all its
+	// mini programs (queryquota limit; 85085 when used up). Default 1000.
+	AuditQuota int
+
 	Now    func() time.Time // clock for every expiry; default time.Now
 	Logger *slog.Logger     // default slog.Default()
 }
@@ -117,6 +145,11 @@ type Sandbox struct {
 	messagePushes []MessagePush
 	fans          map[string]map[string]*fan // appid -> openid -> customer-service window
 	custom        map[string][]CustomMessage // appid -> customer-service messages sent
+	apps          map[string]*miniApp        // appid -> code management state, made on first use
+	library       templateLibrary
+	audits        map[int64]*audit // every audit by auditid
+	auditQuota    quotaMonth       // the component's audits this month
+	speedupQuota  quotaMonth       // the component's speed-ups this month
 	started       bool
 	closed        bool
 	server        *http.Server
@@ -150,11 +183,24 @@ func New(cfg Config) (*Sandbox, error) {
 	setDefault(&cfg.AuthCodeTTL, DefaultCodeTTL)
 	setDefault(&cfg.TicketTTL, DefaultTicketTTL)
 	setDefault(&cfg.PushTimeout, DefaultPushTimeout)
+	setDefault(&cfg.AuditDelay, DefaultAuditDelay)
 	for _, d := range []time.Duration{cfg.ComponentTokenTTL, cfg.AuthorizerTokenTTL, cfg.TokenGrace,
-		cfg.PreAuthCodeTTL, cfg.AuthCodeTTL, cfg.TicketTTL, cfg.PushTimeout, cfg.PushDelay, cfg.TicketInterval} {
+		cfg.PreAuthCodeTTL, cfg.AuthCodeTTL, cfg.TicketTTL, cfg.PushTimeout, cfg.PushDelay, cfg.TicketInterval,
+		cfg.PrivacyScanDuration} {
 		if d < 0 {
 			return nil, errors.New("sandbox: durations must not be negative")
 		}
+	}
+	for _, p := range []float64{cfg.AuditRejectRate, cfg.AuditEventLossRate} {
+		if !(p >= 0 && p <= 1) {
+			return nil, errors.New("sandbox: AuditRejectRate and AuditEventLossRate must be between 0 and 1")
+		}
+	}
+	switch {
+	case cfg.AuditQuota < 0:
+		return nil, errors.New("sandbox: AuditQuota must not be negative")
+	case cfg.AuditQuota == 0:
+		cfg.AuditQuota = DefaultAuditQuota
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -190,7 +236,10 @@ func New(cfg Config) (*Sandbox, error) {
 		faults:       make(map[string]*faultState),
 		fans:         make(map[string]map[string]*fan),
 		custom:       make(map[string][]CustomMessage),
+		apps:         make(map[string]*miniApp),
+		audits:       make(map[int64]*audit),
 	}
+	s.library = newTemplateLibrary(cfg.Now())
 	s.compTokens.tokens = make(map[string]*accessToken)
 	for _, a := range accts {
 		a = cloneAccount(a)

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNewValidatesConfig(t *testing.T) {
@@ -22,6 +24,11 @@ func TestNewValidatesConfig(t *testing.T) {
 		"relative message URL": func(c *Config) { c.MessageURL = "/wechat/$APPID$/callback" },
 		"ftp message URL":      func(c *Config) { c.MessageURL = "ftp://host/$APPID$" },
 		"negative TTL":         func(c *Config) { c.TokenGrace = -1 },
+		"negative scan":        func(c *Config) { c.PrivacyScanDuration = -time.Second },
+		"reject rate over 1":   func(c *Config) { c.AuditRejectRate = 1.5 },
+		"negative loss rate":   func(c *Config) { c.AuditEventLossRate = -0.1 },
+		"NaN loss rate":        func(c *Config) { c.AuditEventLossRate = math.NaN() },
+		"negative quota":       func(c *Config) { c.AuditQuota = -1 },
 		"bad account appid":    func(c *Config) { c.Accounts = []Account{{AppID: "nope", Kind: KindMiniProgram, NickName: "x"}} },
 		"bad account kind":     func(c *Config) { c.Accounts = []Account{{AppID: "wx0123456789abcdee", Kind: "shop", NickName: "x"}} },
 		"duplicate account": func(c *Config) {

@@ -29,6 +29,17 @@ type apiCall struct {
 	body  []byte
 	now   time.Time
 	token *accessToken // the validated access token, if the endpoint needs one
+	// then, if the handler sets it, runs on a background goroutine once the
+	// answer is written (or held or lost by a fault): work WeChat does after
+	// answering, such as an audit's result event.
+	then func()
+}
+
+// rawAnswer is an answer that is not JSON (get_qrcode's picture).
+type rawAnswer struct {
+	contentType string
+	header      map[string]string
+	body        []byte
 }
 
 // decode parses the JSON body into v; malformed JSON is 47001.
@@ -52,8 +63,12 @@ type apiEndpoint struct {
 	name     string
 	postOnly bool // false: GET and POST both accepted
 	auth     authKind
-	handle   func(s *Sandbox, c *apiCall) (any, *apiError)
-	after    func(s *Sandbox) // runs after a successful answer was written
+	// miniProgram: the authorizer token must be a mini program's that
+	// granted permission set 18 (the /wxa/ code APIs), checked right after
+	// the token; anything else is 61007.
+	miniProgram bool
+	handle      func(s *Sandbox, c *apiCall) (any, *apiError)
+	after       func(s *Sandbox) // runs after a successful answer was written
 }
 
 // apiRoutes maps request paths to the JSON API endpoints.
@@ -67,6 +82,42 @@ var apiRoutes = map[string]*apiEndpoint{
 	"/cgi-bin/component/api_get_authorizer_list": {name: "api_get_authorizer_list", postOnly: true, auth: authComponent, handle: (*Sandbox).apiGetAuthorizerList},
 	"/cgi-bin/account/getaccountbasicinfo":       {name: "getaccountbasicinfo", auth: authAuthorizer, handle: (*Sandbox).apiGetAccountBasicInfo},
 	"/cgi-bin/message/custom/send":               {name: "send", postOnly: true, auth: authAuthorizer, handle: (*Sandbox).apiCustomSend},
+
+	// Template library (codetemplate.go): component token.
+	"/wxa/gettemplatedraftlist": {name: "gettemplatedraftlist", auth: authComponent, handle: (*Sandbox).apiGetTemplateDraftList},
+	"/wxa/addtotemplate":        {name: "addtotemplate", postOnly: true, auth: authComponent, handle: (*Sandbox).apiAddToTemplate},
+	"/wxa/gettemplatelist":      {name: "gettemplatelist", auth: authComponent, handle: (*Sandbox).apiGetTemplateList},
+	"/wxa/deletetemplate":       {name: "deletetemplate", postOnly: true, auth: authComponent, handle: (*Sandbox).apiDeleteTemplate},
+
+	// Mini-program code management: authorizer token of a mini program.
+	"/wxa/commit":                          {name: "commit", postOnly: true, auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiCommit},
+	"/wxa/get_page":                        {name: "get_page", auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiGetPage},
+	"/wxa/get_category":                    {name: "get_category", auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiGetCategory},
+	"/wxa/get_qrcode":                      {name: "get_qrcode", auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiGetQRCode},
+	"/wxa/security/get_code_privacy_info":  {name: "get_code_privacy_info", auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiGetCodePrivacyInfo},
+	"/cgi-bin/component/setprivacysetting": {name: "setprivacysetting", postOnly: true, auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiSetPrivacySetting},
+	"/cgi-bin/component/getprivacysetting": {name: "getprivacysetting", postOnly: true, auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiGetPrivacySetting},
+	"/wxa/submit_audit":                    {name: "submit_audit", postOnly: true, auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiSubmitAudit},
+	"/wxa/get_auditstatus":                 {name: "get_auditstatus", postOnly: true, auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiGetAuditStatus},
+	"/wxa/get_latest_auditstatus":          {name: "get_latest_auditstatus", auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiGetLatestAuditStatus},
+	"/wxa/undocodeaudit":                   {name: "undocodeaudit", auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiUndoCodeAudit},
+	"/wxa/speedupaudit":                    {name: "speedupaudit", postOnly: true, auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiSpeedupAudit},
+	"/wxa/queryquota":                      {name: "queryquota", auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiQueryQuota},
+	"/wxa/release":                         {name: "release", postOnly: true, auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiRelease},
+	"/wxa/grayrelease":                     {name: "grayrelease", postOnly: true, auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiGrayRelease},
+	"/wxa/getgrayreleaseplan":              {name: "getgrayreleaseplan", auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiGetGrayReleasePlan},
+	"/wxa/revertgrayrelease":               {name: "revertgrayrelease", auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiRevertGrayRelease},
+	"/wxa/revertcoderelease":               {name: "revertcoderelease", auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiRevertCodeRelease},
+	"/wxa/getversioninfo":                  {name: "getversioninfo", postOnly: true, auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiGetVersionInfo},
+	"/wxa/getvisitstatus":                  {name: "getvisitstatus", postOnly: true, auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiGetVisitStatus},
+	"/wxa/change_visitstatus":              {name: "change_visitstatus", postOnly: true, auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiChangeVisitStatus},
+	"/wxa/modify_domain":                   {name: "modify_domain", postOnly: true, auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiModifyDomain},
+	"/wxa/modify_domain_directly":          {name: "modify_domain_directly", postOnly: true, auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiModifyDomain},
+	"/wxa/setwebviewdomain":                {name: "setwebviewdomain", postOnly: true, auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiSetWebviewDomain},
+	"/wxa/setwebviewdomain_directly":       {name: "setwebviewdomain_directly", postOnly: true, auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiSetWebviewDomain},
+	"/wxa/bind_tester":                     {name: "bind_tester", postOnly: true, auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiBindTester},
+	"/wxa/unbind_tester":                   {name: "unbind_tester", postOnly: true, auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiUnbindTester},
+	"/wxa/memberauth":                      {name: "memberauth", postOnly: true, auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiMemberAuth},
 }
 
 // ServeHTTP serves WeChat's API paths (/cgi-bin/...), the authorization pages
@@ -147,17 +198,35 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request, ep *apiEndpoi
 		}
 		c.token = tok
 	}
+	if ep.miniProgram {
+		if apiErr := s.checkMiniProgram(c.token.owner); apiErr != nil {
+			s.writeAPIError(w, apiErr)
+			return
+		}
+	}
 	if ep.postOnly && len(c.body) == 0 {
 		s.writeAPIError(w, errCode(CodeEmptyPostData))
 		return
 	}
 	resp, apiErr := ep.handle(s, c)
 	s.countServed(ep.name)
+	if c.then != nil {
+		defer s.goBackground(c.then) // WeChat has acted, whatever becomes of the answer
+	}
 	if !s.afterFault(r.Context(), ep.name) {
 		return // processed, but the answer is lost
 	}
 	if apiErr != nil {
 		s.writeAPIError(w, apiErr)
+		return
+	}
+	if raw, ok := resp.(*rawAnswer); ok {
+		for k, v := range raw.header {
+			w.Header().Set(k, v)
+		}
+		w.Header().Set("Content-Type", raw.contentType)
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(raw.body)
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)

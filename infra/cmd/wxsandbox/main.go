@@ -5,12 +5,17 @@
 // Usage:
 //
 //	wxsandbox [-addr 127.0.0.1:0] [-push-url URL] [-message-url URL] [-ticket-interval 10m] [-rotate] [-latency 0]
+//	          [-audit-delay 2s] [-audit-reject-rate 0]
 //
 // The component credentials come from flags or, by default, from the
 // environment: WECHAT_COMPONENT_APPID, WECHAT_COMPONENT_SECRET, WECHAT_TOKEN,
 // WECHAT_ENCODING_AES_KEY (pass secrets through the environment, not flags,
 // so they stay out of process listings). It logs JSON to stderr; its first
 // line carries base_url. SIGINT or SIGTERM stops it cleanly.
+//
+// Mini-program audits (submit_audit) end -audit-delay after they are
+// submitted, rejected with probability -audit-reject-rate, and their
+// weapp_audit_success/weapp_audit_fail event goes to -message-url.
 package main
 
 import (
@@ -55,16 +60,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, log *sl
 	rotate := fs.Bool("rotate", false, "issue a new refresh token on every api_authorizer_token (rotation mode)")
 	latency := fs.Duration("latency", 0, "latency added to every API call")
 	authDomain := fs.String("auth-domain", "", "if set, require the login pages' Referer and redirect_uri under this domain (授权发起页域名)")
+	auditDelay := fs.Duration("audit-delay", sandbox.DefaultAuditDelay, "how long a mini-program audit takes after submit_audit before its result event is pushed; 0 decides at once")
+	rejectRate := fs.Float64("audit-reject-rate", 0, "probability (0 to 1) that a mini-program audit is rejected (weapp_audit_fail)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	if *latency < 0 {
+	switch {
+	case *latency < 0:
 		return errors.New("-latency must not be negative")
+	case *auditDelay < 0:
+		return errors.New("-audit-delay must not be negative")
+	case !(*rejectRate >= 0 && *rejectRate <= 1):
+		return errors.New("-audit-reject-rate must be between 0 and 1")
 	}
 
+	if *auditDelay == 0 {
+		*auditDelay = sandbox.AuditImmediate
+	}
 	sb, err := sandbox.New(sandbox.Config{
 		ComponentAppID:      *appID,
 		ComponentSecret:     *secret,
@@ -75,6 +90,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, log *sl
 		TicketInterval:      *interval,
 		RotateRefreshTokens: *rotate,
 		AuthDomain:          *authDomain,
+		AuditDelay:          *auditDelay,
+		AuditRejectRate:     *rejectRate,
 		Logger:              log,
 	})
 	if err != nil {

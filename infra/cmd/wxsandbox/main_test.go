@@ -91,6 +91,9 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 		"bad push URL":    {[]string{"-push-url", "not a url"}, testEnv},
 		"bad message URL": {[]string{"-message-url", "/wechat/$APPID$/callback"}, testEnv},
 		"bad address":     {[]string{"-addr", "256.0.0.1:99999"}, testEnv},
+		"negative delay":  {[]string{"-audit-delay", "-1s"}, testEnv},
+		"reject rate > 1": {[]string{"-audit-reject-rate", "1.5"}, testEnv},
+		"reject rate NaN": {[]string{"-audit-reject-rate", "NaN"}, testEnv},
 	}
 	for name, c := range cases {
 		err := run(context.Background(), c.args, c.getenv, slog.New(slog.NewJSONHandler(io.Discard, nil)))
@@ -103,7 +106,8 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 }
 
 // TestRunPassesMessageURL checks that -message-url (default from
-// WECHAT_SANDBOX_MESSAGE_URL) reaches the sandbox: its status page shows it.
+// WECHAT_SANDBOX_MESSAGE_URL) and the audit flags reach the sandbox: its
+// status page shows them.
 func TestRunPassesMessageURL(t *testing.T) {
 	const messageURL = "http://127.0.0.1:8080/wechat/$APPID$/callback"
 	getenv := func(key string) string {
@@ -117,7 +121,8 @@ func TestRunPassesMessageURL(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-ticket-interval", "0"}, getenv, slog.New(slog.NewJSONHandler(pw, nil)))
+		done <- run(ctx, []string{"-ticket-interval", "0", "-audit-delay", "3s", "-audit-reject-rate", "0.25"}, getenv,
+			slog.New(slog.NewJSONHandler(pw, nil)))
 		pw.Close()
 	}()
 	lines := bufio.NewScanner(pr)
@@ -142,6 +147,9 @@ func TestRunPassesMessageURL(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(body), messageURL) {
 		t.Errorf("status page does not show the message URL")
+	}
+	if !strings.Contains(string(body), "delay 3s") || !strings.Contains(string(body), "reject rate 25%") {
+		t.Errorf("status page does not show the audit flags")
 	}
 	cancel()
 	if err := <-done; err != nil {
