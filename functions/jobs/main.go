@@ -1,7 +1,6 @@
-// Command jobs is the Lambda consuming the jobs queue (SQS, partial batch responses): authorizations whose
-// push could not finish at once, retried webhook deliveries and customer-service messages; release jobs join
-// with the release pipeline. The logic lives in
-// shared/jobs and the packages of each job type.
+// Command jobs is the Lambda consuming the jobs queue (SQS, partial batch responses): release campaigns and
+// their per-app steps, authorizations whose push could not finish at once, retried webhook deliveries and
+// customer-service messages. The logic lives in shared/jobs and the packages of each job type.
 package main
 
 import (
@@ -32,10 +31,10 @@ func main() {
 		RetryBase: p.Config.RetryBase}
 	authz := authorization.New(p.Store, p.Component, p.WeChat)
 	authz.RetryBase = p.Config.RetryBase
-	c := &jobs.Consumer{Queue: p.Queue, Logger: p.Logger, Handlers: map[string]jobs.Handler{
-		authorization.JobType: authz.HandleJob,
-		relay.JobType:         retrier.Handle,
-		custommsg.JobType:     sender.Handle,
-	}}
+	handlers := p.Campaigns().Handlers()
+	handlers[authorization.JobType] = authz.HandleJob
+	handlers[relay.JobType] = retrier.Handle
+	handlers[custommsg.JobType] = sender.Handle
+	c := &jobs.Consumer{Queue: p.Queue, Logger: p.Logger, Handlers: handlers}
 	lambda.Start(c.Handle)
 }

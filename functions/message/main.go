@@ -12,6 +12,7 @@ import (
 
 	"github.com/wxtpp/platform/shared/audits"
 	"github.com/wxtpp/platform/shared/authorization"
+	"github.com/wxtpp/platform/shared/campaigns"
 	"github.com/wxtpp/platform/shared/custommsg"
 	"github.com/wxtpp/platform/shared/messages"
 	"github.com/wxtpp/platform/shared/platform"
@@ -37,7 +38,8 @@ func main() {
 		Exchanger: authorization.New(p.Store, p.Component, p.WeChat),
 		CustomMessages: &custommsg.Sender{Table: p.Store.Table(), Tokens: p.Authorizers, WeChat: p.WeChat,
 			Queue: p.Queue, RetryBase: p.Config.RetryBase},
-		Logger: p.Logger,
+		OnAudit: campaigns.AuditNotifier{Queue: p.Queue}.Notify,
+		Logger:  p.Logger,
 	}
 	lambda.Start(h.Handle)
 }

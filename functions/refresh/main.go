@@ -1,5 +1,6 @@
 // Command refresh is the Lambda on the EventBridge schedule: it refreshes the component token and every
-// authorizer token due within the window. The logic lives in shared/refresher.
+// authorizer token due within the window, then sweeps the release campaigns. The logic lives in
+// shared/refresher and shared/campaigns.
 package main
 
 import (
@@ -9,6 +10,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/wxtpp/platform/shared/campaigns"
 	"github.com/wxtpp/platform/shared/platform"
 	"github.com/wxtpp/platform/shared/refresher"
 )
@@ -23,6 +25,7 @@ func main() {
 		DB: p.DB, Table: p.Config.TableName,
 		Component: p.Component, Authorizers: p.Authorizers,
 		Logger: p.Logger,
+		Sweeps: []func(context.Context) error{campaigns.SweepFunc(p.Campaigns())},
 	}
 	if err := r.SettingsFromEnv(os.Getenv); err != nil {
 		slog.Error("refresh: bad settings", "error", err.Error())

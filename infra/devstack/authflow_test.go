@@ -2,6 +2,7 @@ package devstack_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -124,17 +125,22 @@ func buildCLI(t *testing.T) string {
 // operator runs the CLI with the environment `make dev` prints in its export line, and returns its output.
 func operator(t *testing.T, bin string, stack *devstack.Stack, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, stack.CLIEnv()...)
-	out, err := cmd.Output()
+	out, err := runOperator(bin, stack, args...)
 	if err != nil {
-		var stderr []byte
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = ee.Stderr
-		}
-		t.Fatalf("wxtpp %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
+		t.Fatalf("wxtpp %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	return string(out)
+	return out
+}
+
+// runOperator runs the CLI; a failure comes back with its stderr in the error.
+func runOperator(bin string, stack *devstack.Stack, args ...string) (string, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}, stack.CLIEnv()...)
+	out, err := cmd.Output()
+	if ee, ok := err.(*exec.ExitError); ok {
+		err = fmt.Errorf("%w: %s", err, ee.Stderr)
+	}
+	return string(out), err
 }
 
 func lastLine(s string) string {

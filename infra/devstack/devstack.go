@@ -172,10 +172,11 @@ type Stack struct {
 	Store      *tokenstore.Store
 	Tenants    *tenants.Store
 
-	opts   Options
-	db     *dynamodb.Client
-	server *http.Server
-	fresh  freshconn.Tracker
+	opts    Options
+	apiBase string // the WeChat API the functions call
+	db      *dynamodb.Client
+	server  *http.Server
+	fresh   freshconn.Tracker
 
 	stopSources context.CancelFunc // the SQS event source
 	stop        chan struct{}
@@ -254,6 +255,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		s.Sandbox = sb
 		apiBase, mpBase = s.SandboxURL, s.SandboxURL
 	}
+	s.apiBase = apiBase
 	if mpBase == "" {
 		mpBase = "https://mp.weixin.qq.com"
 	}
@@ -279,6 +281,9 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if opts.RetryBase > 0 {
 		env = append(env, "RETRY_BASE_DELAY="+opts.RetryBase.String())
 	}
+	// A laptop's campaign should not wait hours: the sandbox's audits take seconds, and a lost audit event
+	// or a stalled step is looked at within a minute (the sweep runs with each scheduled refresh).
+	env = append(env, "AUDIT_CHECK_AFTER=1m", "STEP_STALL_AFTER=1m")
 	fns := make([]localrun.Function, 0, len(Functions))
 	for _, f := range Functions {
 		fns = append(fns, localrun.Function{
@@ -419,6 +424,10 @@ func (s *Stack) CLIEnv() []string {
 		"PUBLIC_BASE_URL=" + s.URL,
 		"LINK_SIGNING_KEY=" + s.opts.LinkSigningKey,
 		"WEBHOOK_ALLOW_LOCAL=1",
+		// The template library (`wxtpp templates`) is the component's: the CLI needs its WeChat and identity.
+		"WECHAT_API_BASE=" + s.apiBase,
+		"WECHAT_COMPONENT_APPID=" + s.opts.ComponentAppID,
+		"WECHAT_COMPONENT_SECRET=" + s.opts.ComponentSecret,
 	}
 }
 
@@ -440,8 +449,11 @@ func (s *Stack) PrintURLs(w io.Writer) error {
 	if u, err := url.Parse(s.URL); err == nil {
 		fmt.Fprintf(w, "  授权发起页域名              %s\n", u.Hostname())
 	}
-	fmt.Fprintf(w, "Operator CLI in a second terminal (tenants, signed links): paste this line, then run build/wxtpp help\n")
+	fmt.Fprintf(w, "Operator CLI in a second terminal (tenants, signed links, campaigns): paste this line, then run build/wxtpp help\n")
 	fmt.Fprintf(w, "  export %s\n", strings.Join(s.CLIEnv(), " "))
+	fmt.Fprintf(w, "Release campaign (after authorizing a mini program above):\n")
+	fmt.Fprintf(w, "  build/wxtpp templates && build/wxtpp templates add 3\n")
+	fmt.Fprintf(w, "  build/wxtpp campaign start examples/campaign.json && build/wxtpp campaign status demo-1\n")
 	fmt.Fprintf(w, "Press Ctrl-C to stop everything.\n\n")
 	return nil
 }

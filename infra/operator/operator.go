@@ -1,10 +1,10 @@
-// Package operator is the service provider's command line (infra/cmd/wxtpp): tenants and the signed links
-// that let a tenant's merchant authorize an account.
+// Package operator is the service provider's command line (infra/cmd/wxtpp): tenants, the signed links
+// that let a tenant's merchant authorize an account, release campaigns and the code template library.
 //
 // It reads the variables the functions read (TABLE_NAME, QUEUE_URL, AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB,
-// AWS_ENDPOINT_URL_SQS, PUBLIC_BASE_URL, and LINK_SIGNING_KEY or SECRETS_PARAMETER_PREFIX for the link
-// signing key), with flags to override each, and the standard AWS credential chain. Every command takes
-// --json for machine-readable output.
+// AWS_ENDPOINT_URL_SQS, PUBLIC_BASE_URL, WECHAT_COMPONENT_APPID, WECHAT_API_BASE, and the secrets it needs
+// from their variables or, with SECRETS_PARAMETER_PREFIX, from SSM), with flags to override each, and the
+// standard AWS credential chain. Every command takes --json for machine-readable output.
 package operator
 
 import (
@@ -23,12 +23,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/wxtpp/platform/shared/authlink"
+	"github.com/wxtpp/platform/shared/campaigns"
 	"github.com/wxtpp/platform/shared/config"
 	"github.com/wxtpp/platform/shared/platform"
 	"github.com/wxtpp/platform/shared/relay"
 	"github.com/wxtpp/platform/shared/table"
 	"github.com/wxtpp/platform/shared/tenants"
 	"github.com/wxtpp/platform/shared/tokenstore"
+	"github.com/wxtpp/platform/shared/wxapi"
 )
 
 // Usage is the CLI's help text.
@@ -42,6 +44,14 @@ Commands:
   authorizers [--tenant T]    list authorized accounts (never their tokens)
   auth-link --tenant T [--ttl 7d] [--auth-type 1|2|3] [--biz-appid wx...] [--return-url URL]
                               print a signed authorization link for tenant T (its last line)
+  campaign start FILE         validate a campaign job (FILE, or - for stdin) and send it to the jobs queue
+  campaign status ID [--once] a campaign's progress; redrawn every 2s on a terminal until it settles
+  campaign retry ID           resume the campaign's failed and blocked apps
+  campaign release ID         fully release the campaign's approved (manual) and gray apps
+  templates                   list the component's template drafts and templates
+  templates add DRAFT_ID      add a draft to the template library
+  templates delete TEMPLATE_ID
+                              delete a template from the library
 
 Every command takes:
   --json                      machine-readable output
@@ -51,8 +61,11 @@ Every command takes:
   --dynamodb-endpoint URL     DynamoDB endpoint                (AWS_ENDPOINT_URL_DYNAMODB)
   --sqs-endpoint URL          SQS endpoint                     (AWS_ENDPOINT_URL_SQS)
   --base-url URL              the platform's public base URL   (PUBLIC_BASE_URL)
-  --secrets-prefix PATH       SSM path of the secrets          (SECRETS_PARAMETER_PREFIX; else LINK_SIGNING_KEY)
+  --secrets-prefix PATH       SSM path of the secrets          (SECRETS_PARAMETER_PREFIX; else LINK_SIGNING_KEY
+                              and WECHAT_COMPONENT_SECRET)
   --allow-local-webhooks      accept http and private addresses (WEBHOOK_ALLOW_LOCAL=1; the local stack only)
+  --component-appid APPID     the third-party platform's appid (WECHAT_COMPONENT_APPID; templates)
+  --wechat-base URL           WeChat's API base URL            (WECHAT_API_BASE; default https://api.weixin.qq.com)
 AWS credentials come from the standard chain (environment, profile, SSO, instance role).
 `
 
@@ -66,9 +79,14 @@ const (
 // CLI is one invocation's environment.
 type CLI struct {
 	Getenv func(string) string
+	Stdin  io.Reader // `campaign start -`; nil means os.Stdin
 	Stdout io.Writer
 	Stderr io.Writer
 	Now    func() time.Time
+	// IsTerminal reports whether Stdout is a terminal (the live status display); nil checks os.Stdout.
+	IsTerminal func() bool
+	// Interval is how often the live status display redraws; zero means 2s.
+	Interval time.Duration
 }
 
 // settings are the common flags, defaulted from the environment.
@@ -78,6 +96,7 @@ type settings struct {
 	dynamoEndpoint, sqsEndpoint string
 	baseURL, secretsPrefix      string
 	allowLocal                  bool
+	componentAppID, wechatBase  string
 	getenv                      func(string) string
 }
 
@@ -95,6 +114,8 @@ func (c *CLI) flags(name string) (*flag.FlagSet, *settings) {
 	fs.StringVar(&s.secretsPrefix, "secrets-prefix", c.Getenv("SECRETS_PARAMETER_PREFIX"), "")
 	allow := c.Getenv("WEBHOOK_ALLOW_LOCAL")
 	fs.BoolVar(&s.allowLocal, "allow-local-webhooks", allow == "1" || allow == "true", "")
+	fs.StringVar(&s.componentAppID, "component-appid", c.Getenv("WECHAT_COMPONENT_APPID"), "")
+	fs.StringVar(&s.wechatBase, "wechat-base", or(c.Getenv("WECHAT_API_BASE"), wxapi.DefaultBaseURL), "")
 	return fs, s
 }
 
@@ -165,6 +186,36 @@ func (c *CLI) run(ctx context.Context, args []string) error {
 		return c.authLink(ctx, rest)
 	case "authorizers":
 		return c.authorizers(ctx, rest)
+	case "campaign":
+		if len(rest) == 0 {
+			return usagef("campaign: want `campaign start FILE`, `campaign status ID`, `campaign retry ID` or `campaign release ID`")
+		}
+		switch rest[0] {
+		case "start":
+			return c.campaignStart(ctx, rest[1:])
+		case "status":
+			return c.campaignStatus(ctx, rest[1:])
+		case "retry":
+			return c.campaignOperate(ctx, campaigns.JobRetry, rest[1:])
+		case "release":
+			return c.campaignOperate(ctx, campaigns.JobRelease, rest[1:])
+		}
+		return usagef("campaign %s: unknown subcommand (start, status, retry, release)", rest[0])
+	case "templates":
+		if len(rest) > 0 {
+			switch rest[0] {
+			case "list":
+				return c.templatesList(ctx, rest[1:])
+			case "add":
+				return c.templatesAdd(ctx, rest[1:])
+			case "delete":
+				return c.templatesDelete(ctx, rest[1:])
+			}
+			if !strings.HasPrefix(rest[0], "-") {
+				return usagef("templates %s: unknown subcommand (add, delete; none lists)", rest[0])
+			}
+		}
+		return c.templatesList(ctx, rest)
 	}
 	return usagef("unknown command %q", args[0])
 }
@@ -369,6 +420,19 @@ func (c *CLI) authLink(ctx context.Context, args []string) error {
 
 // linkKey reads the link signing key: LINK_SIGNING_KEY, or link_signing_key under the SSM prefix.
 func (s *settings) linkKey(ctx context.Context) (string, error) {
+	key, err := s.secret(ctx, "link_signing_key")
+	if err != nil {
+		return "", fmt.Errorf("the link signing key: %w", err)
+	}
+	if len(key) < authlink.MinKey {
+		return "", fmt.Errorf("the link signing key is shorter than %d bytes", authlink.MinKey)
+	}
+	return key, nil
+}
+
+// secret reads one secret as the functions do (config.Secret): from its variable, or under the SSM prefix
+// (--secrets-prefix overrides SECRETS_PARAMETER_PREFIX).
+func (s *settings) secret(ctx context.Context, name string) (string, error) {
 	getenv := func(name string) string {
 		if name == "SECRETS_PARAMETER_PREFIX" {
 			return s.secretsPrefix
@@ -383,14 +447,7 @@ func (s *settings) linkKey(ctx context.Context) (string, error) {
 		}
 		fetch = config.SSMFetcher{Client: ssm.NewFromConfig(cfg)}
 	}
-	key, err := config.Secret(ctx, getenv, fetch, "link_signing_key")
-	if err != nil {
-		return "", fmt.Errorf("the link signing key: %w", err)
-	}
-	if len(key) < authlink.MinKey {
-		return "", fmt.Errorf("the link signing key is shorter than %d bytes", authlink.MinKey)
-	}
-	return key, nil
+	return config.Secret(ctx, getenv, fetch, name)
 }
 
 // optional is a string flag that knows whether it was given.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"strings"
@@ -24,6 +25,10 @@ type cli struct {
 	t   *testing.T
 	env map[string]string
 	now time.Time
+	// For the campaign commands: what `-` reads, whether stdout counts as a terminal, the redraw interval.
+	stdin    string
+	terminal bool
+	interval time.Duration
 }
 
 func newCLI(t *testing.T) *cli {
@@ -37,14 +42,20 @@ func newCLI(t *testing.T) *cli {
 // run runs one command line as the wxtpp binary would, returning its exit code and output.
 func (c *cli) run(args ...string) (int, string, string) {
 	var out, errOut bytes.Buffer
+	code := c.operator(&out, &errOut).Run(context.Background(), args)
+	return code, out.String(), errOut.String()
+}
+
+// operator is the CLI as the binary builds it, writing to stdout and stderr.
+func (c *cli) operator(stdout, stderr io.Writer) *operator.CLI {
 	getenv := func(k string) string {
 		if v, ok := c.env[k]; ok {
 			return v
 		}
 		return os.Getenv(k) // the emulator endpoints and dummy credentials
 	}
-	code := (&operator.CLI{Getenv: getenv, Stdout: &out, Stderr: &errOut, Now: func() time.Time { return c.now }}).Run(context.Background(), args)
-	return code, out.String(), errOut.String()
+	return &operator.CLI{Getenv: getenv, Stdin: strings.NewReader(c.stdin), Stdout: stdout, Stderr: stderr,
+		Now: func() time.Time { return c.now }, IsTerminal: func() bool { return c.terminal }, Interval: c.interval}
 }
 
 func lastLine(s string) string {

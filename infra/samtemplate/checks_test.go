@@ -724,3 +724,183 @@ func TestParseBuildTargets(t *testing.T) {
 		t.Errorf("duplicate target: err = %v", err)
 	}
 }
+
+func TestCheckJobsScaling(t *testing.T) {
+	tpl := mustParse(t, `
+Globals:
+  Function: {Timeout: 100}
+Resources:
+  JobsQueue:
+    Type: AWS::SQS::Queue
+    Properties: {VisibilityTimeout: 300}
+  SideQueue:
+    Type: AWS::SQS::Queue
+    Properties: {VisibilityTimeout: 360}
+  JobsFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: .
+      Timeout: 60
+      ReservedConcurrentExecutions: 10
+      Events:
+        Jobs:
+          Type: SQS
+          Properties: {Queue: !GetAtt JobsQueue.Arn, ScalingConfig: {MaximumConcurrency: 20}}
+  SideFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: .
+      Events:
+        Side:
+          Type: SQS
+          Properties: {Queue: !GetAtt SideQueue.Arn, ScalingConfig: {MaximumConcurrency: 5}}
+`)
+	problems := checkJobsScaling(tpl)
+	wantProblem(t, problems, "queue JobsQueue: VisibilityTimeout 300 s is below 6x the timeout of its consumer JobsFunction (60 s)")
+	wantProblem(t, problems, "queue SideQueue", "SideFunction (100 s)") // the Globals timeout counts
+	wantProblem(t, problems, "JobsFunction: ReservedConcurrentExecutions 10 is below event Jobs's MaximumConcurrency 20")
+	wantProblem(t, problems, "SideFunction: event Side caps concurrency at 5 but the function reserves none")
+	if len(problems) != 4 {
+		t.Errorf("want 4 problems, got %q", problems)
+	}
+
+	tpl = mustParse(t, `
+Resources:
+  JobsQueue:
+    Type: AWS::SQS::Queue
+    Properties: {VisibilityTimeout: 360}
+  JobsFunction:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: ., Timeout: 60}
+`)
+	problems = checkJobsScaling(tpl)
+	wantProblem(t, problems, "JobsFunction has no SQS event on JobsQueue")
+	wantProblem(t, problems, "JobsFunction has no ReservedConcurrentExecutions")
+}
+
+func TestCheckRefreshSchedule(t *testing.T) {
+	schedule := func(params, value string) *Template {
+		return mustParse(t, "Parameters:\n"+params+`
+Resources:
+  RefreshFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: .
+      Events:
+        Schedule:
+          Type: Schedule
+          Properties: {Schedule: `+value+`}
+`)
+	}
+	problems := checkRefreshSchedule(schedule(`  Sched: {Type: String, Default: rate(10 minutes), AllowedPattern: "^(rate|cron)\\(.+\\)$"}`, "!Ref Sched"))
+	wantProblem(t, problems, `schedule "rate(10 minutes)" does not run at least every 5m0s`)
+	wantProblem(t, problems, `accepts "rate(6 minutes)"`)
+	wantProblem(t, problems, `accepts "rate(1 hour)"`)
+	wantProblem(t, problems, `accepts "cron(0/5 * * * ? *)"`) // cannot be bounded: refused too
+
+	wantProblem(t, checkRefreshSchedule(schedule(`  Sched: {Type: String, Default: rate(5 minutes)}`, "!Ref Sched")),
+		"parameter Sched has no AllowedPattern")
+	wantProblem(t, checkRefreshSchedule(schedule(`  Sched: {Type: String}`, "rate(1 hour)")),
+		`schedule "rate(1 hour)" does not run at least every 5m0s`)
+	wantNone(t, checkRefreshSchedule(schedule(`  Sched: {Type: String}`, "rate(2 minutes)")))
+	wantNone(t, checkRefreshSchedule(schedule(
+		`  Sched: {Type: String, Default: rate(5 minutes), AllowedPattern: "^rate\\((1 minute|[2-5] minutes)\\)$"}`, "!Ref Sched")))
+
+	tpl := mustParse(t, "Resources:\n  RefreshFunction:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: .}\n")
+	wantProblem(t, checkRefreshSchedule(tpl), "RefreshFunction has no Schedule event")
+}
+
+func TestCheckMonitoring(t *testing.T) {
+	tpl := mustParse(t, `
+Resources:
+  Queue:
+    Type: AWS::SQS::Queue
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: .}
+  Board:
+    Type: AWS::CloudWatch::Dashboard
+    Properties:
+      DashboardBody: !Sub |
+        {"widgets": [
+          {"type": "metric", "properties": {"metrics": [
+            ["Wxtpp", "RefreshRuns", {"stat": "Sum"}],
+            [".", "TokensRefreshed"],
+            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${Queue.QueueName}"]
+          ]}},
+          {"type": "text", "properties": {"markdown": "hi"}}
+        ]}
+  LaxAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      Namespace: Wxtpp
+      MetricName: CampaignAppsFailed
+      Statistic: Average
+      Period: 3600
+      EvaluationPeriods: 1
+      Threshold: 1
+      ComparisonOperator: GreaterThanThreshold
+Outputs:
+  DashboardUrl: {Value: !Sub "https://console.aws.amazon.com/cloudwatch/home#dashboards:name=${Queue}"}
+`)
+	problems := checkMonitoring(tpl)
+	wantProblem(t, problems, "Board: widget 0 has no region")
+	wantProblem(t, problems, "Board: does not graph Wxtpp MessagesReceived")
+	wantProblem(t, problems, "Board: does not graph the errors of Fn")
+	wantProblem(t, problems, "alarm LaxAlarm (CampaignAppsFailed): fires on GreaterThanThreshold 1")
+	wantProblem(t, problems, "alarm LaxAlarm (CampaignAppsFailed): Average over 1 x 3600 s")
+	wantProblem(t, problems, "alarm LaxAlarm (CampaignAppsFailed): TreatMissingData")
+	wantProblem(t, problems, "alarm LaxAlarm (CampaignAppsFailed): has no AlarmActions")
+	wantProblem(t, problems, "no AWS::CloudWatch::Alarm on Wxtpp CampaignStepFailures")
+	wantProblem(t, problems, "no AWS::CloudWatch::Alarm on Wxtpp RefreshFailures")
+	wantProblem(t, problems, "output DashboardUrl is missing or does not name the dashboard")
+	for _, p := range problems {
+		// "." repeats the namespace of the row above; the queue's depth is graphed.
+		for _, fine := range []string{"Wxtpp RefreshRuns", "Wxtpp TokensRefreshed", "queue Queue"} {
+			if strings.Contains(p, fine) {
+				t.Errorf("%s is graphed, got %q", fine, p)
+			}
+		}
+	}
+
+	tpl = mustParse(t, "Resources:\n  Board:\n    Type: AWS::CloudWatch::Dashboard\n    Properties:\n      DashboardBody: !Sub '{\"widgets\": [}'\n")
+	wantProblem(t, checkMonitoring(tpl), "Board: DashboardBody is not valid JSON")
+	tpl = mustParse(t, "Resources:\n  Topic: {Type: AWS::SNS::Topic}\n")
+	wantProblem(t, checkMonitoring(tpl), "declares no AWS::CloudWatch::Dashboard")
+}
+
+func TestCheckGrants(t *testing.T) {
+	tpl := mustParse(t, `
+Resources:
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties: {KeySchema: []}
+  Queue:
+    Type: AWS::SQS::Queue
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: .
+      Policies:
+        - Statement:
+            - Effect: Allow
+              Action: dynamodb:Query
+              Resource: [!GetAtt Table.Arn, !Sub "${Table.Arn}/index/due"]
+            - Effect: Allow
+              Action: sqs:SendMessage
+              Resource: !GetAtt Queue.Arn
+            - Effect: Deny
+              Action: sqs:SendMessageBatch
+              Resource: !GetAtt Queue.Arn
+`)
+	problems := checkGrants(tpl, map[string]map[string][]string{
+		"Fn":    {"dynamodb:Query": {"Table", "Table/index/*"}, "sqs:SendMessage": {"Queue"}, "sqs:SendMessageBatch": {"Queue"}},
+		"Other": {"dynamodb:GetItem": {"Table"}},
+	})
+	wantProblem(t, problems, "Fn is not granted dynamodb:Query on Table/index/*") // one index is not every index
+	wantProblem(t, problems, "Fn is not granted sqs:SendMessageBatch on Queue")   // a Deny is not a grant
+	wantProblem(t, problems, "Other is not granted dynamodb:GetItem on Table")
+	if len(problems) != 3 {
+		t.Errorf("want 3 problems (Query on Table and SendMessage on Queue are granted), got %q", problems)
+	}
+}

@@ -4,6 +4,7 @@ package samtemplate
 // naming the offending resource, route, folder or target; checks_test.go proves each one fires.
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,6 +25,7 @@ import (
 	"github.com/wxtpp/platform/shared/authorization"
 	"github.com/wxtpp/platform/shared/authpages"
 	"github.com/wxtpp/platform/shared/jobs"
+	"github.com/wxtpp/platform/shared/metrics"
 )
 
 // repoRoot is the project root as seen from this package's directory (go test runs tests there).
@@ -106,6 +108,10 @@ func TestTemplate(t *testing.T) {
 		{"invoke permissions", func(p *project) []string { return checkInvokePermissions(p.tpl) }},
 		{"iam", func(p *project) []string { return checkIAM(p.tpl) }},
 		{"outputs", func(p *project) []string { return checkOutputs(p.tpl) }},
+		{"jobs scaling", func(p *project) []string { return checkJobsScaling(p.tpl) }},
+		{"refresh schedule", func(p *project) []string { return checkRefreshSchedule(p.tpl) }},
+		{"dashboard and alarms", func(p *project) []string { return checkMonitoring(p.tpl) }},
+		{"grants", func(p *project) []string { return checkGrants(p.tpl, expectedGrants) }},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) {
@@ -913,6 +919,9 @@ func checkOutputs(tpl *Template) []string {
 	// A URL pasted into the WeChat console must lead somewhere: its path must be a route of the template.
 	routes := tpl.Routes()
 	for _, name := range sortedKeys(outputs) {
+		if name == "DashboardUrl" {
+			continue // a link to the AWS console, not one of the platform's URLs
+		}
 		out, _ := outputs[name].(map[string]any)
 		for _, leaf := range stringLeaves(out["Value"]) {
 			path := leaf
@@ -957,6 +966,340 @@ func pathServed(route, path string) bool {
 		}
 	}
 	return true
+}
+
+// checkJobsScaling: each SQS consumer keeps its batches invisible for 6x its timeout (Lambda's guidance: a
+// batch still being worked on never reappears for another instance), and a consumer whose event source caps
+// its concurrency (ScalingConfig.MaximumConcurrency) reserves at least that much, or Lambda throttles
+// batches back to the queue, spending receives that end in the dead-letter queue.
+func checkJobsScaling(tpl *Template) []string {
+	var problems []string
+	consumesJobs := false
+	for _, fn := range functions(tpl) {
+		events, _ := tpl.Properties(fn)["Events"].(map[string]any)
+		for _, name := range sortedKeys(events) {
+			ev, _ := events[name].(map[string]any)
+			props, _ := ev["Properties"].(map[string]any)
+			if ev["Type"] != "SQS" {
+				continue
+			}
+			timeout, ok := number(tpl.FunctionProperty(fn, "Timeout"))
+			if !ok {
+				problems = append(problems, fmt.Sprintf("%s: no Timeout (own or Globals.Function)", fn))
+			}
+			for _, r := range RefsIn(props["Queue"]) {
+				if tpl.Type(r.Target) != "AWS::SQS::Queue" {
+					continue
+				}
+				consumesJobs = consumesJobs || (fn == "JobsFunction" && r.Target == "JobsQueue")
+				if vt, _ := number(tpl.Properties(r.Target)["VisibilityTimeout"]); ok && vt < 6*timeout {
+					problems = append(problems, fmt.Sprintf("queue %s: VisibilityTimeout %v s is below 6x the timeout of its consumer %s (%v s)",
+						r.Target, compact(tpl.Properties(r.Target)["VisibilityTimeout"]), fn, timeout))
+				}
+			}
+			scaling, _ := props["ScalingConfig"].(map[string]any)
+			maxConc, capped := number(scaling["MaximumConcurrency"])
+			if !capped {
+				continue
+			}
+			reserved, ok := number(tpl.FunctionProperty(fn, "ReservedConcurrentExecutions"))
+			switch {
+			case !ok:
+				problems = append(problems, fmt.Sprintf("%s: event %s caps concurrency at %v but the function reserves none (ReservedConcurrentExecutions)", fn, name, maxConc))
+			case reserved < maxConc:
+				problems = append(problems, fmt.Sprintf("%s: ReservedConcurrentExecutions %v is below event %s's MaximumConcurrency %v", fn, reserved, name, maxConc))
+			}
+		}
+	}
+	if !consumesJobs {
+		problems = append(problems, "JobsFunction has no SQS event on JobsQueue")
+	}
+	if _, ok := number(tpl.FunctionProperty("JobsFunction", "ReservedConcurrentExecutions")); !ok {
+		problems = append(problems, "JobsFunction has no ReservedConcurrentExecutions")
+	}
+	return problems
+}
+
+// maxSchedulePeriod: the refresh function also sweeps the release campaigns, which must not wait longer.
+const maxSchedulePeriod = 5 * time.Minute
+
+var rateExpr = regexp.MustCompile(`^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$`)
+
+// ratePeriod reads an EventBridge rate expression.
+func ratePeriod(expr string) (time.Duration, bool) {
+	m := rateExpr.FindStringSubmatch(expr)
+	if m == nil {
+		return 0, false
+	}
+	var n int
+	fmt.Sscan(m[1], &n)
+	unit := map[string]time.Duration{"minute": time.Minute, "hour": time.Hour, "day": 24 * time.Hour}[strings.TrimSuffix(m[2], "s")]
+	return time.Duration(n) * unit, n > 0
+}
+
+// checkRefreshSchedule: RefreshFunction runs on a schedule at most maxSchedulePeriod apart, by default and for
+// every value its parameter accepts (a cron expression cannot be bounded this way, so none is accepted).
+func checkRefreshSchedule(tpl *Template) []string {
+	var problems []string
+	events, _ := tpl.Properties("RefreshFunction")["Events"].(map[string]any)
+	found := false
+	for _, name := range sortedKeys(events) {
+		ev, _ := events[name].(map[string]any)
+		if ev["Type"] != "Schedule" {
+			continue
+		}
+		found = true
+		props, _ := ev["Properties"].(map[string]any)
+		expr, isLiteral := props["Schedule"].(string)
+		var pattern string
+		if !isLiteral {
+			refs := RefsIn(props["Schedule"])
+			param, _ := tpl.Section("Parameters")[refTarget(refs)].(map[string]any)
+			if param == nil {
+				problems = append(problems, fmt.Sprintf("RefreshFunction event %s: Schedule %s is neither a string nor !Ref to a parameter", name, compact(props["Schedule"])))
+				continue
+			}
+			expr = fmt.Sprint(param["Default"])
+			pattern, _ = param["AllowedPattern"].(string)
+			if pattern == "" {
+				problems = append(problems, fmt.Sprintf("RefreshFunction event %s: parameter %s has no AllowedPattern, so any schedule can be deployed", name, refTarget(refs)))
+			}
+		}
+		if d, ok := ratePeriod(expr); !ok || d > maxSchedulePeriod {
+			problems = append(problems, fmt.Sprintf("RefreshFunction event %s: schedule %q does not run at least every %s", name, expr, maxSchedulePeriod))
+		}
+		if pattern == "" {
+			continue
+		}
+		re, err := regexp.Compile("^(?:" + pattern + ")$")
+		if err != nil {
+			continue // checkParameters reports it
+		}
+		candidates := []string{"cron(0/5 * * * ? *)", "cron(0 * * * ? *)"}
+		for n := 1; n <= 120; n++ {
+			for _, unit := range []string{"minute", "hour", "day"} {
+				plural := unit + "s"
+				if n == 1 {
+					plural = unit
+				}
+				candidates = append(candidates, fmt.Sprintf("rate(%d %s)", n, plural))
+			}
+		}
+		for _, c := range candidates {
+			if !re.MatchString(c) {
+				continue
+			}
+			if d, ok := ratePeriod(c); !ok || d > maxSchedulePeriod {
+				problems = append(problems, fmt.Sprintf("RefreshFunction event %s: the schedule parameter accepts %q, which does not run at least every %s", name, c, maxSchedulePeriod))
+			}
+		}
+	}
+	if !found {
+		problems = append(problems, "RefreshFunction has no Schedule event")
+	}
+	return problems
+}
+
+func refTarget(refs []Reference) string {
+	if len(refs) == 1 && refs[0].Func == FnRef {
+		return refs[0].Target
+	}
+	return ""
+}
+
+// expectedAlarms are the alarms on the platform's own counts (shared/metrics): metric, comparison and
+// threshold, all summed over at most 5 minutes.
+var expectedAlarms = []struct {
+	metric, comparison string
+	threshold          float64
+}{
+	{metrics.CampaignAppsFailed, "GreaterThanThreshold", 0},
+	{metrics.CampaignStepFailures, "GreaterThanOrEqualToThreshold", 20},
+	{metrics.RefreshFailures, "GreaterThanThreshold", 0},
+}
+
+// dashboardMetrics are the shared/metrics names the dashboard must graph.
+var dashboardMetrics = []string{
+	metrics.RefreshRuns, metrics.TokensRefreshed, metrics.RefreshFailures,
+	metrics.MessagesReceived, metrics.MessagesRelayed, metrics.RelayFailures,
+	metrics.CampaignAppsSubmitted, metrics.CampaignAppsReleased, metrics.CampaignAppsFailed, metrics.CampaignStepFailures,
+	metrics.JobsDeadLettered,
+}
+
+// checkMonitoring: a dashboard whose body is valid JSON graphing every platform count, every queue's depth
+// and every function's errors; the alarms on the counts; and the DashboardUrl output.
+func checkMonitoring(tpl *Template) []string {
+	var problems []string
+	dashboards := tpl.LogicalIDs("AWS::CloudWatch::Dashboard")
+	if len(dashboards) == 0 {
+		problems = append(problems, "template.yaml declares no AWS::CloudWatch::Dashboard")
+	}
+	for _, id := range dashboards {
+		problems = append(problems, checkDashboard(tpl, id)...)
+	}
+
+	for _, want := range expectedAlarms {
+		found := false
+		for _, id := range tpl.LogicalIDs("AWS::CloudWatch::Alarm") {
+			props := tpl.Properties(id)
+			if props["Namespace"] != metrics.Namespace || props["MetricName"] != want.metric {
+				continue
+			}
+			found = true
+			period, _ := number(props["Period"])
+			evals, _ := number(props["EvaluationPeriods"])
+			threshold, ok := number(props["Threshold"])
+			fail := func(format string, args ...any) {
+				problems = append(problems, fmt.Sprintf("alarm %s (%s): ", id, want.metric)+fmt.Sprintf(format, args...))
+			}
+			if props["ComparisonOperator"] != want.comparison || !ok || threshold != want.threshold {
+				fail("fires on %v %v, want %s %v", props["ComparisonOperator"], compact(props["Threshold"]), want.comparison, want.threshold)
+			}
+			if props["Statistic"] != "Sum" || period <= 0 || period*evals > 300 {
+				fail("%v over %v x %v s, want Sum over at most 5 minutes", props["Statistic"], compact(props["EvaluationPeriods"]), compact(props["Period"]))
+			}
+			// shared/metrics never emits a zero: no data is the normal, healthy state.
+			if props["TreatMissingData"] != "notBreaching" {
+				fail("TreatMissingData is %v, want notBreaching", compact(props["TreatMissingData"]))
+			}
+			if len(asList(props["AlarmActions"])) == 0 {
+				fail("has no AlarmActions")
+			}
+		}
+		if !found {
+			problems = append(problems, fmt.Sprintf("no AWS::CloudWatch::Alarm on %s %s", metrics.Namespace, want.metric))
+		}
+	}
+
+	out, _ := tpl.Section("Outputs")["DashboardUrl"].(map[string]any)
+	if !slices.ContainsFunc(RefsIn(out["Value"]), func(r Reference) bool { return slices.Contains(dashboards, r.Target) }) {
+		problems = append(problems, "output DashboardUrl is missing or does not name the dashboard")
+	}
+	return problems
+}
+
+// checkDashboard reads a DashboardBody (a !Sub string) as CloudWatch will: ${...} become values, the rest must
+// be JSON. Variables are kept as "{{Name}}" so dimension values can be traced to resources.
+func checkDashboard(tpl *Template, id string) []string {
+	var problems []string
+	fail := func(format string, args ...any) { problems = append(problems, id+": "+fmt.Sprintf(format, args...)) }
+	body := subText(tpl.Properties(id)["DashboardBody"])
+	if body == "" {
+		return []string{id + ": DashboardBody is not a string or !Sub string"}
+	}
+	body = subVar.ReplaceAllString(body, "{{$1}}")
+	var doc struct {
+		Widgets []struct {
+			Type       string `json:"type"`
+			Properties struct {
+				Region  string  `json:"region"`
+				Metrics [][]any `json:"metrics"`
+			} `json:"properties"`
+		} `json:"widgets"`
+	}
+	if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		return []string{fmt.Sprintf("%s: DashboardBody is not valid JSON: %v", id, err)}
+	}
+	graphed := map[string]bool{} // "namespace metric [dimension value]"
+	for i, w := range doc.Widgets {
+		if w.Type != "metric" {
+			continue
+		}
+		if w.Properties.Region == "" {
+			fail("widget %d has no region (CloudWatch refuses metric widgets without one)", i)
+		}
+		var prev []string
+		for _, row := range w.Properties.Metrics {
+			var fields []string
+			for j, v := range row {
+				s, ok := v.(string)
+				if !ok {
+					break // the rendering options object ends the row
+				}
+				if s == "." && j < len(prev) {
+					s = prev[j] // CloudWatch's "same as the row above"
+				}
+				fields = append(fields, s)
+			}
+			prev = fields
+			graphed[strings.Join(fields, " ")] = true
+		}
+	}
+	for _, name := range dashboardMetrics {
+		if !graphed[metrics.Namespace+" "+name] {
+			fail("does not graph %s %s", metrics.Namespace, name)
+		}
+	}
+	for _, q := range tpl.LogicalIDs("AWS::SQS::Queue") {
+		if !graphed["AWS/SQS ApproximateNumberOfMessagesVisible QueueName {{"+q+".QueueName}}"] {
+			fail("does not graph the depth of queue %s (ApproximateNumberOfMessagesVisible, QueueName ${%s.QueueName})", q, q)
+		}
+	}
+	for _, fn := range functions(tpl) {
+		if !graphed["AWS/Lambda Errors FunctionName {{"+fn+"}}"] {
+			fail("does not graph the errors of %s (AWS/Lambda Errors, FunctionName ${%s})", fn, fn)
+		}
+	}
+	return problems
+}
+
+// expectedGrants are the permissions the code needs beyond what every function has: function -> action ->
+// resources, each written as X for !GetAtt X.Arn, or X/rest for !Sub "${X.Arn}/rest".
+var expectedGrants = map[string]map[string][]string{
+	// The refresh run also sweeps release campaigns: it queries the table and its indexes and queues steps.
+	"RefreshFunction": {
+		"dynamodb:Query":       {"Table", "Table/index/*"},
+		"sqs:SendMessage":      {"JobsQueue"},
+		"sqs:SendMessageBatch": {"JobsQueue"},
+	},
+	"JobsFunction": {
+		"dynamodb:GetItem": {"Table"}, "dynamodb:PutItem": {"Table"}, "dynamodb:UpdateItem": {"Table"},
+		"dynamodb:DeleteItem": {"Table"}, "dynamodb:Query": {"Table"}, "dynamodb:BatchGetItem": {"Table"},
+		"dynamodb:Scan":        {"Table"},
+		"sqs:SendMessage":      {"JobsQueue", "JobsDLQ"},
+		"sqs:SendMessageBatch": {"JobsQueue", "JobsDLQ"},
+	},
+}
+
+// resourceKey names what a raw Resource entry points at, in expectedGrants' terms.
+func resourceKey(res any) string {
+	refs := RefsIn(res)
+	if len(refs) != 1 || refs[0].Attr != "Arn" {
+		return ""
+	}
+	if text := subText(res); text != "" {
+		rest, ok := strings.CutPrefix(text, "${"+refs[0].Target+".Arn}")
+		if !ok {
+			return ""
+		}
+		return refs[0].Target + rest
+	}
+	return refs[0].Target
+}
+
+func checkGrants(tpl *Template, expected map[string]map[string][]string) []string {
+	granted := map[string]bool{} // "function action resource"
+	for _, st := range tpl.PolicyStatements() {
+		if st.Effect != "Allow" {
+			continue
+		}
+		for _, a := range st.Actions {
+			for _, res := range st.Resources {
+				granted[st.Owner+" "+a+" "+resourceKey(res)] = true
+			}
+		}
+	}
+	var problems []string
+	for _, fn := range sortedKeys(expected) {
+		for _, action := range sortedKeys(expected[fn]) {
+			for _, res := range expected[fn][action] {
+				if !granted[fn+" "+action+" "+res] {
+					problems = append(problems, fmt.Sprintf("%s is not granted %s on %s", fn, action, res))
+				}
+			}
+		}
+	}
+	return problems
 }
 
 // TestReturnUrlAllowlistPattern: CloudFormation refuses, at deploy time, an allow-list the pages would refuse

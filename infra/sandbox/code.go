@@ -27,6 +27,7 @@ type codeVersion struct {
 	templateID  int64
 	userVersion string
 	userDesc    string
+	extJSON     string // as committed
 	pages       []string
 	privacy     []string // privacy keys its code uses
 	committed   time.Time
@@ -82,6 +83,7 @@ func (m *miniApp) latest() *audit {
 type CodeStats struct {
 	Commits, Submits, Releases, GrayReleases, Undos int
 	Version, AuditStatus, ReleasedVersion           string
+	ExtJSON                                         string // the 体验版's ext_json, as committed
 }
 
 // CodeStats reports appid's code operations and state; zero for an account
@@ -95,7 +97,7 @@ func (s *Sandbox) CodeStats(appid string) CodeStats {
 	}
 	st := m.stats
 	if m.exp != nil {
-		st.Version = m.exp.userVersion
+		st.Version, st.ExtJSON = m.exp.userVersion, m.exp.extJSON
 	}
 	if a := m.latest(); a != nil {
 		st.AuditStatus = auditStatusNames[a.status]
@@ -174,7 +176,7 @@ func (s *Sandbox) apiCommit(c *apiCall) (any, *apiError) {
 	}
 	m.commits++
 	m.exp = &codeVersion{
-		appVersion: m.commits, templateID: t.id, userVersion: req.UserVersion, userDesc: req.UserDesc,
+		appVersion: m.commits, templateID: t.id, userVersion: req.UserVersion, userDesc: req.UserDesc, extJSON: extJSON,
 		pages: pages, privacy: slices.Clone(templatePrivacy), committed: c.now,
 	}
 	m.scanUntil = c.now.Add(s.cfg.PrivacyScanDuration)

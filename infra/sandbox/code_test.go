@@ -81,7 +81,7 @@ func TestCodeAPIsNeedAMiniProgram(t *testing.T) {
 	wantCode(t, "official account get_page", ce.wxaAs(t, oaTok, "/wxa/get_page", nil), CodeAPIUnauthorizedToComponent)
 	wantCode(t, "component token", ce.wxaAs(t, ce.ctok, "/wxa/get_page", nil), CodeInvalidCredential)
 	wantCode(t, "no token", ce.call(t, "/wxa/get_page", nil, nil), CodeAccessTokenMissing)
-	if st := ce.sb.CodeStats(oa1); st != (CodeStats{}) {
+	if st := withoutExt(ce.sb.CodeStats(oa1)); st != (CodeStats{}) {
 		t.Errorf("official account stats %+v", st)
 	}
 }

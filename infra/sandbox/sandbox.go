@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -438,6 +439,13 @@ func (s *Sandbox) countCall(endpoint string) {
 	s.mu.Lock()
 	s.calls[endpoint]++
 	s.mu.Unlock()
+}
+
+// AllCalls returns how many requests reached each endpoint (since Start or ResetCalls).
+func (s *Sandbox) AllCalls() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.calls)
 }
 
 // callCounts returns a sorted copy of the counters for the status page.

@@ -2,7 +2,8 @@
 # `make bench`: the benchmarks behind the figures in README.md ("Measured"), printed as they run. The
 # integration benchmarks run against DynamoDB Local and the WeChat sandbox, started for the run.
 #   BENCH_AUTHORIZERS (10000), BENCH_LATENCY (50ms), BENCH_CONCURRENCY (48) tune the refresh benchmark;
-#   BENCH_RATES, BENCH_SECONDS, BENCH_INSTANCES, BENCH_KINDS, BENCH_WARMUP_SECONDS the message-path load.
+#   BENCH_RATES, BENCH_SECONDS, BENCH_INSTANCES, BENCH_KINDS, BENCH_WARMUP_SECONDS the message-path load;
+#   BENCH_APPS (1000), BENCH_AUDIT_DELAY (2s), BENCH_WORKERS (8) the campaign.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -22,3 +23,6 @@ go test -run='^$' -bench=ScheduledRefresh -benchtime=1x -timeout 30m ./shared/re
 echo
 echo "== message path, open loop through the local runner and the message binary (infra/devstack) =="
 go test -run='^$' -bench=MessagePathOpenLoop -benchtime=1x -timeout 30m ./infra/devstack | grep -E 'open loop|CPU per push|highest|^Benchmark'
+echo
+echo "== release campaign: ${BENCH_APPS:-1000} mini programs, audits ${BENCH_AUDIT_DELAY:-2s} (shared/campaigns) =="
+go test -run='^$' -bench=Campaign -benchtime=1x -timeout 30m ./shared/campaigns | grep -E 'apps: all|^Benchmark'

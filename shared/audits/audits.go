@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -64,7 +65,9 @@ type Latest struct {
 	ScreenShot string            `dynamodbav:"ScreenShot,omitempty"`
 	Privacy    map[string]string `dynamodbav:"Privacy,omitempty"` // the latest wxa_privacy_apply
 	PrivacyAt  int64             `dynamodbav:"PrivacyAt,omitempty"`
-	UpdatedAt  int64             `dynamodbav:"UpdatedAt"` // unix ms
+	// Campaign is the release campaign that submitted the latest audit: its event continues that campaign.
+	Campaign  string `dynamodbav:"Campaign,omitempty"`
+	UpdatedAt int64  `dynamodbav:"UpdatedAt"` // unix ms
 }
 
 // LatestKey is the item of an account's latest audit (next to the account's own item).
@@ -84,15 +87,16 @@ type Store struct {
 // New returns a Store on t.
 func New(t *table.Table) *Store { return &Store{t: t, Now: time.Now} }
 
-// Record records ev on appid's latest audit. An event older than the one recorded (pushes arrive out of order
-// and are retried) goes to the history only: the latest audit never moves backwards.
-func (s *Store) Record(ctx context.Context, appid string, ev Event) error {
+// Record records ev on appid's latest audit and returns the latest audit as it now is. An event older than
+// the one recorded (pushes arrive out of order and are retried) goes to the history only: the latest audit
+// never moves backwards, and recorded is false.
+func (s *Store) Record(ctx context.Context, appid string, ev Event) (l Latest, recorded bool, err error) {
 	now := s.Now()
 	if ev.At == 0 {
 		ev.At = ev.CreateTime
 	}
 	if err := s.history(ctx, appid, ev, now); err != nil {
-		return err
+		return Latest{}, false, err
 	}
 	upd := expression.Set(expression.Name("AppID"), expression.Value(appid)).
 		Set(expression.Name("UpdatedAt"), expression.Value(now.UnixMilli()))
@@ -113,18 +117,51 @@ func (s *Store) Record(ctx context.Context, appid string, ev Event) error {
 			upd = upd.Set(expression.Name("Status"), expression.Value(StatusDelayed)).Set(expression.Name("DelayTime"), expression.Value(ev.At)).
 				Set(expression.Name("Reason"), expression.Value(ev.Reason))
 		default:
-			return fmt.Errorf("record audit event: %q is not an audit event", ev.Event)
+			return Latest{}, false, fmt.Errorf("record audit event: %q is not an audit event", ev.Event)
 		}
 		cond = expression.AttributeNotExists(expression.Name("EventAt")).Or(expression.Name("EventAt").LessThanEqual(expression.Value(ev.CreateTime)))
 	}
-	_, err := s.t.Update(ctx, LatestKey(appid), upd, &cond, types.ReturnValueNone)
+	out, err := s.t.Update(ctx, LatestKey(appid), upd, &cond, types.ReturnValueAllNew)
 	if table.Refused(err) {
-		return nil // an older event: in the history, not on the latest audit
+		return Latest{}, false, nil // an older event: in the history, not on the latest audit
 	}
 	if err != nil {
-		return fmt.Errorf("record %s of %s: %w", ev.Event, appid, err)
+		return Latest{}, false, fmt.Errorf("record %s of %s: %w", ev.Event, appid, err)
 	}
-	return nil
+	if err := attributevalue.UnmarshalMap(out, &l); err != nil {
+		return Latest{}, false, fmt.Errorf("decode latest audit of %s: %w", appid, err)
+	}
+	return l, true, nil
+}
+
+// Claim makes campaign the one that releases appid (its audit events are taken to it): if no campaign holds
+// it or campaign does, or, with from set, if from holds it (a takeover). Otherwise nothing changes and
+// holder names the campaign that holds it.
+func (s *Store) Claim(ctx context.Context, appid, campaign, from string) (holder string, err error) {
+	upd := expression.Set(expression.Name("AppID"), expression.Value(appid)).
+		Set(expression.Name("Campaign"), expression.Value(campaign)).
+		Set(expression.Name("UpdatedAt"), expression.Value(s.Now().UnixMilli()))
+	cond := expression.AttributeNotExists(expression.Name("Campaign")).Or(expression.Name("Campaign").Equal(expression.Value(campaign)))
+	if from != "" {
+		cond = expression.Name("Campaign").Equal(expression.Value(from))
+	}
+	_, err = s.t.Update(ctx, LatestKey(appid), upd, &cond, types.ReturnValueNone)
+	if table.Refused(err) {
+		var l Latest
+		if old := table.RefusedItem(err); old != nil {
+			if err := attributevalue.UnmarshalMap(old, &l); err != nil {
+				return "", fmt.Errorf("decode latest audit of %s: %w", appid, err)
+			}
+		}
+		if l.Campaign == campaign {
+			return "", nil
+		}
+		return l.Campaign, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("claim %s for campaign %s: %w", appid, campaign, err)
+	}
+	return "", nil
 }
 
 func (s *Store) history(ctx context.Context, appid string, ev Event, now time.Time) error {

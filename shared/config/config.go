@@ -37,6 +37,12 @@ type Config struct {
 	WebhookAllowLocal bool
 	// RetryBase is the delay before a failed job's first retry; later ones triple it (RETRY_BASE_DELAY, 10s).
 	RetryBase time.Duration
+	// AuditCheckAfter is how long a campaign app waits for its audit's event before the sweeper asks WeChat
+	// (AUDIT_CHECK_AFTER, default 6h: audits take hours, events are rarely lost).
+	AuditCheckAfter time.Duration
+	// StepStallAfter is how long a campaign app's step may stand still before the sweeper enqueues it again
+	// (STEP_STALL_AFTER, default 10m).
+	StepStallAfter time.Duration
 
 	Secrets Secrets
 }
@@ -87,6 +93,8 @@ func Load(ctx context.Context, getenv func(string) string, fetch ParameterFetche
 		PreAuthPerMinute: 60,
 		RelayTimeout:     3 * time.Second,
 		RetryBase:        10 * time.Second,
+		AuditCheckAfter:  6 * time.Hour,
+		StepStallAfter:   10 * time.Minute,
 	}
 	for _, u := range strings.Split(getenv("RETURN_URL_ALLOWLIST"), ",") {
 		if u = strings.TrimSpace(u); u != "" {
@@ -104,7 +112,8 @@ func Load(ctx context.Context, getenv func(string) string, fetch ParameterFetche
 	for _, d := range []struct {
 		env string
 		to  *time.Duration
-	}{{"RELAY_TIMEOUT", &c.RelayTimeout}, {"RETRY_BASE_DELAY", &c.RetryBase}} {
+	}{{"RELAY_TIMEOUT", &c.RelayTimeout}, {"RETRY_BASE_DELAY", &c.RetryBase},
+		{"AUDIT_CHECK_AFTER", &c.AuditCheckAfter}, {"STEP_STALL_AFTER", &c.StepStallAfter}} {
 		if v := getenv(d.env); v != "" {
 			x, err := time.ParseDuration(v)
 			if err != nil || x <= 0 {
@@ -234,6 +243,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("relay_timeout", c.RelayTimeout),
 		slog.Bool("webhook_allow_local", c.WebhookAllowLocal),
 		slog.Duration("retry_base_delay", c.RetryBase),
+		slog.Duration("audit_check_after", c.AuditCheckAfter),
+		slog.Duration("step_stall_after", c.StepStallAfter),
 		slog.String("public_base_url", c.PublicBaseURL),
 		slog.String("component_appid", c.ComponentAppID),
 		slog.String("wechat_api_base", c.WechatAPIBase),

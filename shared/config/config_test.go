@@ -83,6 +83,8 @@ func TestLoadDefaults(t *testing.T) {
 		PreAuthPerMinute: 60,
 		RelayTimeout:     3 * time.Second,
 		RetryBase:        10 * time.Second,
+		AuditCheckAfter:  6 * time.Hour,
+		StepStallAfter:   10 * time.Minute,
 		Secrets: config.Secrets{ComponentSecret: secComponent, Token: secToken, EncodingAESKey: secAESKey,
 			EncodingAESKeyPrevious: secAESPrev, StateSigningKey: secState, LinkSigningKey: secLink},
 	}

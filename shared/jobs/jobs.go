@@ -24,6 +24,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/wxtpp/platform/shared/logging"
+	"github.com/wxtpp/platform/shared/metrics"
 )
 
 // Version is the job JSON version this platform writes and reads.
@@ -58,6 +59,54 @@ func (q *Queue) Send(ctx context.Context, job any, delay time.Duration) error {
 		return fmt.Errorf("encode job: %w", err)
 	}
 	return q.send(ctx, q.URL, body, delay, nil)
+}
+
+// SendBatch enqueues jobs after delay, ten to a SendMessageBatch call. Entries SQS refuses are sent again
+// once; an error means some were not sent (which ones is not said: the caller's records must tell).
+func (q *Queue) SendBatch(ctx context.Context, batch []any, delay time.Duration) error {
+	if q.URL == "" {
+		return errors.New("send jobs: no queue URL configured (QUEUE_URL)")
+	}
+	entries := make([]sqstypes.SendMessageBatchRequestEntry, 0, len(batch))
+	for i, job := range batch {
+		body, err := json.Marshal(job)
+		if err != nil {
+			return fmt.Errorf("encode job: %w", err)
+		}
+		e := sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(body))}
+		if delay > 0 {
+			e.DelaySeconds = int32(min(delay, maxDelay) / time.Second)
+		}
+		entries = append(entries, e)
+	}
+	for start := 0; start < len(entries); start += 10 {
+		chunk := entries[start:min(start+10, len(entries))]
+		for try := 0; len(chunk) > 0; try++ {
+			out, err := q.SQS.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(q.URL), Entries: chunk})
+			if err != nil {
+				return fmt.Errorf("send jobs: %w", err)
+			}
+			if len(out.Failed) == 0 {
+				break
+			}
+			if try == 1 {
+				f := out.Failed[0]
+				return fmt.Errorf("send jobs: %d not sent (%s: %s)", len(out.Failed), aws.ToString(f.Code), aws.ToString(f.Message))
+			}
+			failed := map[string]bool{}
+			for _, f := range out.Failed {
+				failed[aws.ToString(f.Id)] = true
+			}
+			var again []sqstypes.SendMessageBatchRequestEntry
+			for _, e := range chunk {
+				if failed[aws.ToString(e.Id)] {
+					again = append(again, e)
+				}
+			}
+			chunk = again
+		}
+	}
+	return nil
 }
 
 func (q *Queue) send(ctx context.Context, queueURL string, body []byte, delay time.Duration, attrs map[string]sqstypes.MessageAttributeValue) error {
@@ -194,7 +243,7 @@ func (c *Consumer) one(ctx context.Context, r events.SQSMessage) (err error) {
 		return c.toDLQ(ctx, log, m, `malformed job: no "type"`)
 	case !ok:
 		return c.toDLQ(ctx, log, m, fmt.Sprintf("unknown job type %q", env.Type))
-	case env.Version != Version:
+	case env.Version != 0 && env.Version != Version: // left out: the current version
 		return c.toDLQ(ctx, log, m, fmt.Sprintf("job version %d not supported (this platform reads version %d)", env.Version, Version))
 	}
 	defer func() {
@@ -256,6 +305,7 @@ func (c *Consumer) toDLQ(ctx context.Context, log *slog.Logger, m Message, reaso
 		return err
 	}
 	log.Error("job moved to the dead-letter queue", "reason", reason)
+	metrics.Count(log, map[string]float64{metrics.JobsDeadLettered: 1})
 	return nil
 }
 

@@ -32,6 +32,7 @@ import (
 	"github.com/wxtpp/platform/shared/custommsg"
 	"github.com/wxtpp/platform/shared/jobs"
 	"github.com/wxtpp/platform/shared/logging"
+	"github.com/wxtpp/platform/shared/metrics"
 	"github.com/wxtpp/platform/shared/pushes"
 	"github.com/wxtpp/platform/shared/relay"
 	"github.com/wxtpp/platform/shared/table"
@@ -65,10 +66,13 @@ type Handler struct {
 	Queue          *jobs.Queue
 	Exchanger      Exchanger
 	CustomMessages *custommsg.Sender
-	MaxBody        int           // default DefaultMaxBody
-	Budget         time.Duration // default DefaultBudget
-	Logger         *slog.Logger
-	Now            func() time.Time
+	// OnAudit, if set, is told of every audit event recorded (the release pipeline continues the campaign
+	// that submitted the audit). An error fails the push, so WeChat delivers it again.
+	OnAudit func(ctx context.Context, appid string, l audits.Latest) error
+	MaxBody int           // default DefaultMaxBody
+	Budget  time.Duration // default DefaultBudget
+	Logger  *slog.Logger
+	Now     func() time.Time
 
 	once    sync.Once
 	markers markers
@@ -109,6 +113,7 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	}
 	log = log.With("msg_type", msg.MsgType, "event", msg.Event)
 	ctx = logging.With(ctx, log)
+	metrics.Count(log, map[string]float64{metrics.MessagesReceived: 1})
 	acct, known, err := h.account(ctx, appid)
 	if err != nil {
 		log.Error("account not read; WeChat will retry", "error", err.Error())
@@ -148,14 +153,23 @@ func fresh(timestamp string, now time.Time) error {
 // work is what a push needs done; it returns the answer every delivery of the push gets.
 type work func(ctx context.Context) (answer, error)
 
+// decision is what a push needs (one of the three is set).
+type decision struct {
+	answer *answer // answered from the push alone
+	work   work    // side effects that must happen once: under a marker
+	redo   work    // side effects a repeat may do again harmlessly (audit records): no marker
+}
+
 // plan decides what a push needs, from the push and the account alone:
 //   - nothing but "success" (an account without a tenant or webhook): no marker, no write; a repeat
 //     changes nothing either;
 //   - an answer computed from the push (全网发布's replies): one conditional write of a done marker, so that
 //     every delivery gets the same reply;
-//   - work with side effects (a webhook delivery, an audit record, a customer-service message): taken
-//     with a marker, done, and marked done.
-func (h *Handler) plan(ctx context.Context, appid string, acct tokenstore.Authorizer, known bool, msg Message, key string) (pure *answer, effect work, err error) {
+//   - an audit event: recorded (its record is keyed by the event, so a repeat writes the same) and handed
+//     to the release pipeline (whose job reads the record), without a marker;
+//   - work with side effects (a webhook delivery, a customer-service message): taken with a marker, done,
+//     and marked done.
+func (h *Handler) plan(ctx context.Context, appid string, acct tokenstore.Authorizer, known bool, msg Message, key string) (decision, error) {
 	log := logging.From(ctx)
 	// 全网发布's text cases come from WeChat's test accounts, which no tenant authorized: a tenant's account
 	// relays the same text like any other (a fan may type anything).
@@ -163,46 +177,55 @@ func (h *Handler) plan(ctx context.Context, appid string, acct tokenstore.Author
 	switch {
 	case releaseCheck && msg.MsgType == "text" && msg.Content == releaseText:
 		reply, err := textReply(msg.FromUserName, msg.ToUserName, h.now(), releaseText+"_callback")
-		return &answer{reply: reply}, nil, err
+		return decision{answer: &answer{reply: reply}}, err
 	case releaseCheck && msg.MsgType == "text" && strings.HasPrefix(msg.Content, queryAuthPrefix):
-		return nil, func(ctx context.Context) (answer, error) {
+		return decision{work: func(ctx context.Context) (answer, error) {
 			return answer{empty: true}, h.queryAuthCode(ctx, appid, msg)
-		}, nil
+		}}, nil
 	case msg.IsEvent() && audits.IsAuditEvent(msg.Event):
-		return nil, func(ctx context.Context) (answer, error) {
-			return answer{}, h.Audits.Record(ctx, appid, auditEvent(msg))
-		}, nil
+		return decision{redo: func(ctx context.Context) (answer, error) {
+			l, recorded, err := h.Audits.Record(ctx, appid, auditEvent(msg))
+			if err != nil || !recorded || h.OnAudit == nil {
+				return answer{}, err
+			}
+			return answer{}, h.OnAudit(ctx, appid, l)
+		}}, nil
 	case msg.IsEvent() && isReleaseTestAccount(appid, msg.ToUserName):
 		reply, err := textReply(msg.FromUserName, msg.ToUserName, h.now(), msg.Event+"from_callback")
-		return &answer{reply: reply}, nil, err
+		return decision{answer: &answer{reply: reply}}, err
 	}
+	success := decision{answer: &answer{}}
 	if !known || acct.Tenant == "" {
 		log.Info("push acknowledged: the account has no tenant", "known", known)
-		return &answer{}, nil, nil
+		return success, nil
 	}
 	t, err := h.tenant(ctx, acct.Tenant)
 	if errors.Is(err, tenants.ErrNotFound) {
 		log.Warn("push acknowledged: the account's tenant does not exist", "tenant", acct.Tenant)
-		return &answer{}, nil, nil
+		return success, nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return decision{}, err
 	}
 	if t.Webhook == "" {
 		log.Info("push acknowledged: the tenant has no webhook", "tenant", t.ID)
-		return &answer{}, nil, nil
+		return success, nil
 	}
-	return nil, func(ctx context.Context) (answer, error) { return h.relay(ctx, t, appid, acct.Kind, msg, key) }, nil
+	return decision{work: func(ctx context.Context) (answer, error) { return h.relay(ctx, t, appid, acct.Kind, msg, key) }}, nil
 }
 
 // once_ answers msg, doing its work exactly once across deliveries and instances.
 func (h *Handler) once_(ctx context.Context, appid string, acct tokenstore.Authorizer, known bool, msg Message, start time.Time) (answer, error) {
 	log := logging.From(ctx)
 	key := Key(appid, msg)
-	pure, effect, err := h.plan(ctx, appid, acct, known, msg, key)
+	d, err := h.plan(ctx, appid, acct, known, msg, key)
 	if err != nil {
 		return answer{}, err
 	}
+	if d.redo != nil {
+		return d.redo(ctx)
+	}
+	pure, effect := d.answer, d.work
 	k := markerKey(appid, key)
 	switch {
 	case pure != nil && pure.reply == nil && !pure.empty:
@@ -292,11 +315,13 @@ func (h *Handler) relay(ctx context.Context, t tenants.Tenant, appid, kind strin
 	if err != nil {
 		// Answered `success` now; the delivery goes on through the job queue.
 		log.Warn("webhook did not take the delivery; retrying through the job queue", "error", err.Error())
+		metrics.Count(log, map[string]float64{metrics.RelayFailures: 1})
 		if qerr := h.Queue.Send(ctx, relay.NewJob(d), jobs.Backoff(h.retryBase(), 1)); qerr != nil {
 			return answer{}, fmt.Errorf("relay retry not queued: %w", qerr)
 		}
 		return answer{}, nil
 	}
+	metrics.Count(log, map[string]float64{metrics.MessagesRelayed: 1})
 	switch {
 	case res.Problem != "":
 		log.Warn("delivered; the webhook's reply cannot be sent", "problem", res.Problem)

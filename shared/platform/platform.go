@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/wxtpp/platform/shared/campaigns"
 	"github.com/wxtpp/platform/shared/config"
 	"github.com/wxtpp/platform/shared/credentials"
 	"github.com/wxtpp/platform/shared/jobs"
@@ -88,6 +89,14 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) (*Platform, err
 		Component: component, Authorizers: credentials.NewAuthorizers(store, component, api, opts),
 		Queue: &jobs.Queue{SQS: sqs.NewFromConfig(awsCfg), URL: cfg.QueueURL, DLQURL: cfg.DLQURL},
 	}, nil
+}
+
+// Campaigns is the release pipeline over the platform's table, queue and WeChat client.
+func (p *Platform) Campaigns() *campaigns.Runner {
+	r := campaigns.New(p.Store.Table(), p.Store, p.Authorizers, p.WeChat, p.Queue)
+	r.Timing = campaigns.Timing{RetryBase: p.Config.RetryBase, Stall: p.Config.StepStallAfter, AuditCheck: p.Config.AuditCheckAfter}
+	r.Logger = p.Logger
+	return r
 }
 
 // NewDynamoDB builds the DynamoDB client. Against DynamoDB Local (AWS_ENDPOINT_URL_DYNAMODB set) response

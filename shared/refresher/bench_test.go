@@ -19,17 +19,6 @@ import (
 	"github.com/wxtpp/platform/shared/wxapi"
 )
 
-// countingClient counts the HTTP requests the AWS SDK makes (one per DynamoDB API call, retries included).
-type countingClient struct {
-	n     atomic.Int64
-	inner *http.Client
-}
-
-func (c *countingClient) Do(r *http.Request) (*http.Response, error) {
-	c.n.Add(1)
-	return c.inner.Do(r)
-}
-
 // BenchmarkScheduledRefresh refreshes BENCH_AUTHORIZERS (default 10,000) due authorizers in one scheduled run
 // against DynamoDB Local and the sandbox with BENCH_LATENCY (default 50ms) on every WeChat call, and reports
 // refreshes per second, WeChat calls per refresh and DynamoDB requests per refresh. Run it with `make bench`
@@ -40,7 +29,7 @@ func BenchmarkScheduledRefresh(b *testing.B) {
 	conc := envInt("BENCH_CONCURRENCY", 48)
 
 	awsCfg := testenv.AWSConfig(b)
-	counter := &countingClient{inner: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
+	counter := testenv.NewCountingClient()
 	awsCfg.HTTPClient = counter
 	testenv.DynamoDB(b) // skip/fail clearly without the emulators
 	db := platform.NewDynamoDB(awsCfg)
@@ -103,7 +92,7 @@ func BenchmarkScheduledRefresh(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		wx.ResetCalls()
-		ddbBefore := counter.n.Load()
+		ddbBefore := counter.N.Load()
 		authz := credentials.NewAuthorizers(store, comp, api, credentials.Options{})
 		ref := &refresher.Refresher{DB: db, Table: table, Component: comp, Authorizers: authz, Concurrency: conc, Logger: quiet}
 		start := time.Now()
@@ -119,7 +108,7 @@ func BenchmarkScheduledRefresh(b *testing.B) {
 		for _, ep := range []string{"api_authorizer_token", "api_component_token", "api_get_authorizer_info"} {
 			wechat += wx.Calls(ep)
 		}
-		ddb := counter.n.Load() - ddbBefore
+		ddb := counter.N.Load() - ddbBefore
 		b.ReportMetric(wall.Seconds(), "wall-s")
 		b.ReportMetric(float64(rep.Refreshed)/wall.Seconds(), "refreshes/s")
 		b.ReportMetric(float64(wechat)/float64(rep.Refreshed), "wechat-calls/refresh")

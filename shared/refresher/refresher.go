@@ -26,6 +26,7 @@ import (
 
 	"github.com/wxtpp/platform/shared/credentials"
 	"github.com/wxtpp/platform/shared/logging"
+	"github.com/wxtpp/platform/shared/metrics"
 	"github.com/wxtpp/platform/shared/table"
 	"github.com/wxtpp/platform/shared/tokenstore"
 	"github.com/wxtpp/platform/shared/wxapi"
@@ -47,6 +48,8 @@ type Refresher struct {
 	StopBefore time.Duration
 	Now        func() time.Time
 	Logger     *slog.Logger
+	// Sweeps is other scheduled work run after each scheduled refresh (the release campaigns' sweep).
+	Sweeps []func(context.Context) error
 }
 
 // Report is one run's outcome.
@@ -240,15 +243,15 @@ func (r *Refresher) nearDeadline(ctx context.Context) bool {
 // report writes the run's figures as one structured log line in CloudWatch embedded metric format, so the
 // counts become metrics (namespace wxtpp, dimension Function=refresh) without any API call.
 func (r *Refresher) report(ctx context.Context, rep Report) {
-	metrics := []map[string]string{}
+	defs := []map[string]string{}
 	for _, name := range []string{"Due", "Refreshed", "Skipped", "Failed", "NeedsReauth", "Deferred"} {
-		metrics = append(metrics, map[string]string{"Name": name, "Unit": "Count"})
+		defs = append(defs, map[string]string{"Name": name, "Unit": "Count"})
 	}
-	metrics = append(metrics, map[string]string{"Name": "DurationMs", "Unit": "Milliseconds"})
+	defs = append(defs, map[string]string{"Name": "DurationMs", "Unit": "Milliseconds"})
 	emf := map[string]any{
 		"Timestamp": time.Now().UnixMilli(),
 		"CloudWatchMetrics": []map[string]any{{
-			"Namespace": "wxtpp", "Dimensions": [][]string{{"Function"}}, "Metrics": metrics,
+			"Namespace": "wxtpp", "Dimensions": [][]string{{"Function"}}, "Metrics": defs,
 		}},
 	}
 	level := slog.LevelInfo
@@ -261,6 +264,19 @@ func (r *Refresher) report(ctx context.Context, rep Report) {
 		slog.Int("Failed", rep.Failed), slog.Int("NeedsReauth", rep.NeedsReauth), slog.Int("Deferred", rep.Deferred),
 		slog.Bool("QuotaExhausted", rep.Quota), slog.String("ComponentToken", rep.Component),
 		slog.Int64("DurationMs", rep.Duration.Milliseconds()))
+
+	// The platform-wide counts (namespace Wxtpp) the dashboard and the RefreshFailures alarm read. A failure is
+	// a token this run could not refresh and someone must look at: transient failures, accounts newly marked
+	// needs_reauth, and the component token (without it nothing is refreshed).
+	failures := rep.Failed + rep.NeedsReauth
+	if rep.Component != "ok" {
+		failures++
+	}
+	metrics.Count(logging.From(ctx), map[string]float64{
+		metrics.RefreshRuns:     1,
+		metrics.TokensRefreshed: float64(rep.Refreshed),
+		metrics.RefreshFailures: float64(failures),
+	})
 }
 
 func (r *Refresher) now() time.Time {

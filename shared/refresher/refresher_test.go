@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -313,7 +312,7 @@ func TestFreshAuthorizersAreNotListed(t *testing.T) {
 	for _, n := range []int{10, 40} {
 		e := newEnv(t, n, credentials.Options{}, nil)
 		awsCfg := testenv.AWSConfig(t)
-		counter := &countingClient{inner: &http.Client{}}
+		counter := testenv.NewCountingClient()
 		awsCfg.HTTPClient = counter
 		db := platform.NewDynamoDB(awsCfg)
 		comp := e.component(e.api)
@@ -329,7 +328,7 @@ func TestFreshAuthorizersAreNotListed(t *testing.T) {
 		if rep.Due != 0 || e.wx.Calls("api_authorizer_token") != 0 {
 			t.Fatalf("fresh tokens were refreshed: %+v", rep)
 		}
-		cost[n] = counter.n.Load()
+		cost[n] = counter.N.Load()
 	}
 	if cost[10] != tokenstore.DueShards || cost[40] != cost[10] {
 		t.Fatalf("DynamoDB requests for a run over 10 and 40 fresh accounts: %d and %d; want %d each (one Query per shard)",

@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 
@@ -131,6 +132,20 @@ func (t *Table) Query(ctx context.Context, in *dynamodb.QueryInput, decode func(
 	return nil
 }
 
+// QueryPrefix reads, with a strongly consistent read, every item of partition pk whose SK begins with
+// prefix, in SK order, and decodes each with decode.
+func (t *Table) QueryPrefix(ctx context.Context, pk, prefix string, decode func(map[string]types.AttributeValue) error) error {
+	keyCond := expression.Key("PK").Equal(expression.Value(pk)).And(expression.Key("SK").BeginsWith(prefix))
+	expr, err := expression.NewBuilder().WithKeyCondition(keyCond).Build()
+	if err != nil {
+		return fmt.Errorf("build expression: %w", err)
+	}
+	return t.Query(ctx, &dynamodb.QueryInput{
+		KeyConditionExpression: expr.KeyCondition(), ExpressionAttributeNames: expr.Names(),
+		ExpressionAttributeValues: expr.Values(), ConsistentRead: aws.Bool(true),
+	}, decode)
+}
+
 // Delete deletes key if cond (nil: always); a refused condition is an error for which Refused is true.
 func (t *Table) Delete(ctx context.Context, key Key, cond *expression.ConditionBuilder) error {
 	in := &dynamodb.DeleteItemInput{TableName: aws.String(t.Name), Key: key.AV()}
@@ -152,6 +167,27 @@ func (t *Table) Put(ctx context.Context, item any) error {
 		return fmt.Errorf("encode item: %w", err)
 	}
 	_, err = t.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(t.Name), Item: av})
+	return err
+}
+
+// PutAt writes v (a struct) as the item at key if cond holds (nil: always); a refused condition is an error
+// for which Refused is true, carrying the item found.
+func (t *Table) PutAt(ctx context.Context, key Key, v any, cond *expression.ConditionBuilder) error {
+	av, err := attributevalue.MarshalMap(v)
+	if err != nil {
+		return fmt.Errorf("encode item: %w", err)
+	}
+	maps.Copy(av, key.AV())
+	in := &dynamodb.PutItemInput{TableName: aws.String(t.Name), Item: av,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld}
+	if cond != nil {
+		expr, err := expression.NewBuilder().WithCondition(*cond).Build()
+		if err != nil {
+			return fmt.Errorf("build expression: %w", err)
+		}
+		in.ConditionExpression, in.ExpressionAttributeNames, in.ExpressionAttributeValues = expr.Condition(), expr.Names(), expr.Values()
+	}
+	_, err = t.DB.PutItem(ctx, in)
 	return err
 }
 

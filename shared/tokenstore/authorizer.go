@@ -322,17 +322,8 @@ type Event struct {
 
 // History lists an authorizer's events, oldest first.
 func (s *Store) History(ctx context.Context, appID string) ([]Event, error) {
-	keyCond := expression.Key("PK").Equal(expression.Value(AuthorizerKey(appID).PK)).
-		And(expression.Key("SK").BeginsWith("EVENT#"))
-	expr, err := expression.NewBuilder().WithKeyCondition(keyCond).Build()
-	if err != nil {
-		return nil, fmt.Errorf("build history query: %w", err)
-	}
 	var events []Event
-	err = s.t.Query(ctx, &dynamodb.QueryInput{
-		KeyConditionExpression: expr.KeyCondition(), ExpressionAttributeNames: expr.Names(),
-		ExpressionAttributeValues: expr.Values(), ConsistentRead: aws.Bool(true),
-	}, func(item map[string]types.AttributeValue) error {
+	err := s.t.QueryPrefix(ctx, AuthorizerKey(appID).PK, "EVENT#", func(item map[string]types.AttributeValue) error {
 		var ev Event
 		if err := attributevalue.UnmarshalMap(item, &ev); err != nil {
 			return err

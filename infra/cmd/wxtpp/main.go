@@ -1,5 +1,5 @@
-// Command wxtpp is the service provider's operator CLI: tenants and signed authorization links (see
-// infra/operator, and `wxtpp help`).
+// Command wxtpp is the service provider's operator CLI: tenants, signed authorization links, release
+// campaigns and the template library (see infra/operator, and `wxtpp help`).
 package main
 
 import (
@@ -13,7 +13,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	cli := &operator.CLI{Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr}
+	cli := &operator.CLI{Getenv: os.Getenv, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 	code := cli.Run(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)
