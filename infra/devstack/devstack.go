@@ -48,7 +48,7 @@ var Functions = []struct {
 	Timeout time.Duration
 }{
 	{"ticket", []localrun.Route{{Method: "POST", Path: "/wechat/component/events"}}, 10 * time.Second},
-	{"authredirect", []localrun.Route{{Method: "GET", Path: "/auth/start"}, {Method: "GET", Path: "/auth/callback"}}, 20 * time.Second},
+	{"authredirect", []localrun.Route{{Method: "GET", Path: "/auth/start"}, {Method: "GET", Path: "/auth/callback"}, {Method: "GET", Path: "/oauth/{appid}/start"}, {Method: "GET", Path: "/oauth/callback"}}, 20 * time.Second},
 	{"refresh", nil, 240 * time.Second}, // invoked on a schedule, like EventBridge does (RefreshInterval)
 	{"message", []localrun.Route{{Method: "POST", Path: "/wechat/{appid}/callback"}}, 10 * time.Second},
 	{"jobs", nil, 60 * time.Second}, // fed batches from the jobs queue, like Lambda's SQS event source
@@ -64,7 +64,7 @@ type Options struct {
 	StateSigningKey                        string        // HMAC key of the authorization pages' `state`; "" = random
 	LinkSigningKey                         string        // HMAC key of the signed start links (the CLI signs with it); "" = random
 	ReturnURLAllowlist                     string        // RETURN_URL_ALLOWLIST for the authorization pages
-	APIBase, MPBase                        string        // WeChat to talk to; empty = start the bundled sandbox
+	APIBase, MPBase, OpenBase              string        // WeChat to talk to; empty = start the bundled sandbox
 	TicketInterval                         time.Duration // sandbox ticket pushes (WeChat: 10 min)
 	RefreshInterval                        time.Duration // scheduled refresh runs (template: 5 min); 0 = none
 	RetryBase                              time.Duration // first retry delay of failed jobs (RETRY_BASE_DELAY); 0 = the functions' default
@@ -78,7 +78,7 @@ type Options struct {
 }
 
 // OptionsFromEnv reads WECHAT_COMPONENT_APPID, WECHAT_COMPONENT_SECRET, WECHAT_TOKEN, WECHAT_ENCODING_AES_KEY,
-// WECHAT_API_BASE, WECHAT_MP_BASE (only together with WECHAT_API_BASE), STATE_SIGNING_KEY, LINK_SIGNING_KEY,
+// WECHAT_API_BASE, WECHAT_MP_BASE and WECHAT_OPEN_BASE (only together with WECHAT_API_BASE), STATE_SIGNING_KEY, LINK_SIGNING_KEY,
 // DEV_RETURN_URL_ALLOWLIST, DEV_PORT, DEV_TICKET_INTERVAL, DEV_REFRESH_INTERVAL, LOG_LEVEL, and the emulator
 // endpoints (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SQS, AWS_REGION). Secrets left unset are generated at
 // random for this run (the sandbox is configured with the same values).
@@ -97,6 +97,7 @@ func OptionsFromEnv(getenv func(string) string) (Options, error) {
 		ReturnURLAllowlist: getenv("DEV_RETURN_URL_ALLOWLIST"),
 		APIBase:            getenv("WECHAT_API_BASE"),
 		MPBase:             getenv("WECHAT_MP_BASE"),
+		OpenBase:           getenv("WECHAT_OPEN_BASE"),
 		TicketInterval:     10 * time.Minute,
 		RefreshInterval:    time.Minute,
 		Table:              "wxtpp-dev",
@@ -134,6 +135,9 @@ func OptionsFromEnv(getenv func(string) string) (Options, error) {
 	}
 	if o.MPBase != "" && o.APIBase == "" {
 		return Options{}, errors.New("WECHAT_MP_BASE is set without WECHAT_API_BASE: the bundled sandbox serves both, so set both (for another WeChat) or neither (for the sandbox)")
+	}
+	if o.OpenBase != "" && o.APIBase == "" {
+		return Options{}, errors.New("WECHAT_OPEN_BASE is set without WECHAT_API_BASE: the bundled sandbox serves both, so set both (for another WeChat) or neither (for the sandbox)")
 	}
 	if o.APIBase != "" && (o.ComponentSecret == "" || o.Token == "" || o.EncodingAESKey == "") {
 		return Options{}, errors.New("WECHAT_API_BASE is set, so the sandbox is not started: set WECHAT_COMPONENT_SECRET, WECHAT_TOKEN and WECHAT_ENCODING_AES_KEY for that WeChat too")
@@ -228,7 +232,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	s.URL = "http://" + apiLn.Addr().String()
 	authDomain, _, _ := net.SplitHostPort(apiLn.Addr().String())
 
-	apiBase, mpBase := opts.APIBase, opts.MPBase
+	apiBase, mpBase, openBase := opts.APIBase, opts.MPBase, opts.OpenBase
 	if apiBase == "" {
 		sb, err := sandbox.New(sandbox.Config{
 			ComponentAppID: opts.ComponentAppID, ComponentSecret: opts.ComponentSecret,
@@ -238,7 +242,9 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 			// WeChat's 授权发起页域名 check: its login page must be reached by a click on a page of this host
 			// (our /auth/start), and redirect_uri must be under it.
 			AuthDomain: authDomain,
-			Logger:     slog.New(slog.NewJSONHandler(&prefixed{"[sandbox] ", opts.Logs}, nil)),
+			// The 公众号开发域名: fans' web authorization must come back under it (our /oauth/callback).
+			OAuthDomain: authDomain,
+			Logger:      slog.New(slog.NewJSONHandler(&prefixed{"[sandbox] ", opts.Logs}, nil)),
 		})
 		if err != nil {
 			apiLn.Close()
@@ -253,11 +259,14 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 			return nil, fmt.Errorf("start the WeChat sandbox: %w", err)
 		}
 		s.Sandbox = sb
-		apiBase, mpBase = s.SandboxURL, s.SandboxURL
+		apiBase, mpBase, openBase = s.SandboxURL, s.SandboxURL, s.SandboxURL
 	}
 	s.apiBase = apiBase
 	if mpBase == "" {
 		mpBase = "https://mp.weixin.qq.com"
+	}
+	if openBase == "" {
+		openBase = "https://open.weixin.qq.com"
 	}
 
 	env := []string{
@@ -275,6 +284,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		"RETURN_URL_ALLOWLIST=" + opts.ReturnURLAllowlist,
 		"WECHAT_API_BASE=" + apiBase,
 		"WECHAT_MP_BASE=" + mpBase,
+		"WECHAT_OPEN_BASE=" + openBase,
 		"LOG_LEVEL=" + opts.LogLevel,
 		"SECRETS_PARAMETER_PREFIX=", // secrets come from the environment locally
 	}
@@ -306,6 +316,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/", s.Runner)
 	mux.HandleFunc("GET /_dev/status", s.status)
+	mux.HandleFunc("GET "+MerchantPath, s.merchant)
 	s.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ConnState: s.fresh.Track}
 	s.wg.Add(1)
 	go func() {
@@ -454,6 +465,9 @@ func (s *Stack) PrintURLs(w io.Writer) error {
 	fmt.Fprintf(w, "Release campaign (after authorizing a mini program above):\n")
 	fmt.Fprintf(w, "  build/wxtpp templates && build/wxtpp templates add 3\n")
 	fmt.Fprintf(w, "  build/wxtpp campaign start examples/campaign.json && build/wxtpp campaign status demo-1\n")
+	fmt.Fprintf(w, "Fan sign-in (after authorizing an official account above; allow the demo page's origin once):\n")
+	fmt.Fprintf(w, "  build/wxtpp tenant set %s --return-origin %s\n", DemoTenant, tenants.OriginOf(s.URL))
+	fmt.Fprintf(w, "  Merchant page (demo)       %s%s\n", s.URL, MerchantPath)
 	fmt.Fprintf(w, "Press Ctrl-C to stop everything.\n\n")
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,9 +38,10 @@ import (
 const Usage = `wxtpp: operate the WeChat third-party platform
 
 Commands:
-  tenant set T [--name N] [--webhook URL]
-                              create tenant T, or update it; a webhook gets the tenant a signing secret,
-                              printed once (--webhook "" removes the webhook)
+  tenant set T [--name N] [--webhook URL] [--return-origin URL ...] [--remove-return-origin URL ...]
+                              create tenant T, or update it; a webhook or a return origin (a merchant page a
+                              fan's sign-in may return to) gets the tenant a signing secret, printed once
+                              (--webhook "" removes the webhook)
   tenant show T               show tenant T (never its secret)
   authorizers [--tenant T]    list authorized accounts (never their tokens)
   auth-link --tenant T [--ttl 7d] [--auth-type 1|2|3] [--biz-appid wx...] [--return-url URL]
@@ -278,8 +280,11 @@ func (c *CLI) print(s *settings, v any, text string) error {
 func (c *CLI) tenantSet(ctx context.Context, args []string) error {
 	fs, s := c.flags("tenant set")
 	var name, webhook optional
+	var addOrigins, removeOrigins repeated
 	fs.Var(&name, "name", "")
 	fs.Var(&webhook, "webhook", "")
+	fs.Var(&addOrigins, "return-origin", "")
+	fs.Var(&removeOrigins, "remove-return-origin", "")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return usagef("tenant set: %v", err)
@@ -295,11 +300,16 @@ func (c *CLI) tenantSet(ctx context.Context, args []string) error {
 			return usagef("tenant set: --webhook: %v", err)
 		}
 	}
+	for _, o := range append(append([]string(nil), addOrigins...), removeOrigins...) {
+		if _, err := tenants.Origin(o); err != nil {
+			return usagef("tenant set: %v", err)
+		}
+	}
 	store, err := s.tenants(ctx)
 	if err != nil {
 		return err
 	}
-	r, err := store.Set(ctx, pos[0], tenants.Changes{Name: name.ptr(), Webhook: webhook.ptr()})
+	r, err := store.Set(ctx, pos[0], tenants.Changes{Name: name.ptr(), Webhook: webhook.ptr(), AddOrigins: addOrigins, RemoveOrigins: removeOrigins})
 	if err != nil {
 		return s.inTable(err)
 	}
@@ -309,7 +319,7 @@ func (c *CLI) tenantSet(ctx context.Context, args []string) error {
 	}
 	text := fmt.Sprintf("tenant %s %s\n%s", r.Tenant.ID, verb, describe(r.Tenant))
 	if r.NewSecret != "" {
-		text += fmt.Sprintf("Signing secret (shown this once; the merchant verifies X-Wxtpp-Signature with it):\n%s\n", r.NewSecret)
+		text += fmt.Sprintf("Signing secret (shown this once; the merchant verifies X-Wxtpp-Signature and wx_identity with it):\n%s\n", r.NewSecret)
 	}
 	return c.print(s, struct {
 		tenants.Tenant
@@ -349,6 +359,11 @@ func describe(t tenants.Tenant) string {
 		webhook = t.Webhook
 	}
 	fmt.Fprintf(&b, "  webhook:  %s\n", webhook)
+	origins := "none"
+	if len(t.ReturnOrigins) > 0 {
+		origins = strings.Join(slices.Sorted(slices.Values(t.ReturnOrigins)), " ")
+	}
+	fmt.Fprintf(&b, "  origins:  %s\n", origins)
 	secret := "none yet"
 	if t.SigningSecret != "" {
 		secret = "set (shown once, when it was generated)"
@@ -451,6 +466,12 @@ func (s *settings) secret(ctx context.Context, name string) (string, error) {
 }
 
 // optional is a string flag that knows whether it was given.
+// repeated is a flag that may be given more than once.
+type repeated []string
+
+func (r *repeated) String() string     { return strings.Join(*r, ",") }
+func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
+
 type optional struct {
 	v   string
 	set bool

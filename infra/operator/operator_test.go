@@ -184,6 +184,30 @@ func TestWebhookGetsASecretShownOnce(t *testing.T) {
 	}
 }
 
+func TestReturnOriginGetsASecretShownOnce(t *testing.T) {
+	c := newCLI(t)
+	code, out, errOut := c.run("tenant", "set", "shop-1", "--return-origin", "https://Shop.example.com", "--return-origin", "http://127.0.0.1:8080", "--json")
+	var first struct {
+		ReturnOrigins []string `json:"return_origins"`
+		SigningSecret string   `json:"signing_secret"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &first) != nil || len(first.ReturnOrigins) != 2 || !strings.HasPrefix(first.SigningSecret, "whsec_") {
+		t.Fatalf("first origins: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, _ = c.run("tenant", "set", "shop-1", "--return-origin", "https://m.example.com", "--remove-return-origin", "http://127.0.0.1:8080")
+	if code != 0 || strings.Contains(out, "whsec_") || !strings.Contains(out, "origins:  https://m.example.com https://shop.example.com") {
+		t.Fatalf("second change: exit %d\n%s", code, out)
+	}
+	if code, out, _ := c.run("tenant", "show", "shop-1", "--json"); code != 0 || strings.Contains(out, first.SigningSecret) || !strings.Contains(out, "https://m.example.com") {
+		t.Fatalf("show: exit %d\n%s", code, out)
+	}
+	for _, bad := range []string{"http://shop.example.com", "https://shop.example.com/path", "shop.example.com"} {
+		if code, _, errOut := c.run("tenant", "set", "shop-1", "--return-origin", bad); code != 2 || !strings.Contains(errOut, "return origin") {
+			t.Errorf("origin %q: exit %d\n%s", bad, code, errOut)
+		}
+	}
+}
+
 func TestAuthorizersListsAccountsWithoutTokens(t *testing.T) {
 	c := newCLI(t)
 	db := testenv.DynamoDB(t)

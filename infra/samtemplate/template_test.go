@@ -37,6 +37,8 @@ var expectedRoutes = map[string]string{
 	"POST /wechat/{appid}/callback": "MessageFunction",
 	"GET /auth/start":               "AuthRedirectFunction",
 	"GET /auth/callback":            "AuthRedirectFunction",
+	"GET /oauth/{appid}/start":      "AuthRedirectFunction",
+	"GET /oauth/callback":           "AuthRedirectFunction",
 }
 
 // requiredEnv are the variables every function's config reads (see DESIGN.md, configuration).

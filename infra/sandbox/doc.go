@@ -29,10 +29,19 @@
 //     authorization pages, whose "授权 Authorize" buttons (element id
 //     authorize-<appid>) post to /sandbox/authorize, which pushes the
 //     authorized event and redirects to redirect_uri with auth_code;
+//   - web OAuth on behalf of an authorized official account (代公众号发起
+//     网页授权, open.weixin.qq.com's path on the same base URL):
+//     /connect/oauth2/authorize, which redirects at once for snsapi_base and
+//     shows a consent page for snsapi_userinfo (buttons oauth-allow and
+//     oauth-refuse posting to /sandbox/oauth/decide), refusals being an
+//     error page (element id oauth-error); /sns/oauth2/component/access_token
+//     and refresh_token (component token); /sns/userinfo (the fan's token);
+//     /cgi-bin/user/info (authorizer token, follow status);
 //   - /sandbox/ (a status page), POST /sandbox/revoke?appid=, /sandbox/fan
-//     (write to an authorized account as a fan), POST /sandbox/release-check
-//     (the 全网发布 check), and generated avatars and QR pictures under
-//     /sandbox/avatar/ and /sandbox/qrcode/.
+//     (write to an authorized account as a fan), /sandbox/fans (choose the
+//     browser's fan, cookie sandbox_fan, and who follows whom), POST
+//     /sandbox/release-check (the 全网发布 check), and generated avatars and
+//     QR pictures under /sandbox/avatar/ and /sandbox/qrcode/.
 //
 // # Behaviour
 //
@@ -76,12 +85,31 @@
 //   - The five 全网发布 test groups (ReleaseTestGroups) exist besides
 //     Config.Accounts; RunReleaseCheck authorizes one group and runs
 //     WeChat's release checks against the platform.
+//   - Web OAuth (protocol reference 7.1, addendum C): the authorization
+//     page checks the parameter names and their order (appid, redirect_uri,
+//     response_type, scope, state, component_appid; state optional), the
+//     component, that appid is an authorized official account that granted
+//     permission set 4, response_type=code, the scope, redirect_uri (under
+//     Config.OAuthDomain, the 公众号开发域名, when set) and state (≤128
+//     bytes). The callback gets code, state and appid (only state when the
+//     fan refuses), inserted before a #fragment. Codes are single-use
+//     (40163), last OAuthCodeTTL (5 minutes; 42003) and belong to one
+//     appid (40029 otherwise). Fans' access tokens last 2h, refresh tokens
+//     30 days (refresh_token keeps the refresh token). An authorizer token
+//     passed as component_access_token is 48001. The Fans (Config.Fans,
+//     DefaultFans) have deterministic openids per account and one unionid
+//     across all accounts, as if every account were bound to the same
+//     开放平台 account; user/info needs permission set 2.
 //
 // Deliberate simplifications: updateauthorized is pushed on every
 // re-authorization (WeChat skips it when the permission sets did not
 // change); every account grants all of its Account.FuncInfo; the
 // 授权发起页域名 check only runs when Config.AuthDomain is set; the push
-// timestamps use the sandbox clock (Config.Now).
+// timestamps use the sandbox clock (Config.Now). Web OAuth: snsapi_userinfo
+// always asks (WeChat skips the page for fans coming from the account's own
+// menu or session) and never opens the 快照页 (snapshot mode); fans' tokens
+// outlive a revocation; sns/userinfo answers sex 0 and empty places; no IP
+// whitelist (61004); following or unfollowing (SetFollow) pushes no event.
 //
 // # Test hooks
 //
@@ -96,8 +124,10 @@
 // system events; MessagePushes and CustomMessages show what happened.
 // AddDraft and AddTemplate fill the template library; FinishAudit ends a
 // pending audit at once; Audits and CodeStats tell what WeChat did with a
-// mini program's code.
+// mini program's code. Fans, OpenID, UnionID and SetFollow describe and
+// change the WeChat users that web OAuth signs in.
 //
-// Secrets (AppSecret, Token, EncodingAESKey) and tokens never appear in the
-// sandbox's logs or pages.
+// Secrets (AppSecret, Token, EncodingAESKey), tokens and codes never appear
+// in the sandbox's logs or pages (web OAuth codes only in the redirect's
+// Location).
 package sandbox

@@ -40,6 +40,18 @@ const (
 	codeNotFoundSandboxLocal = 404 // not a WeChat code: unknown path on the sandbox
 )
 
+// Web OAuth codes (addendum C.3).
+const (
+	CodeInvalidGrantType       = 40002
+	CodeOAuthCodeInvalid       = 40029 // unknown, or issued for another appid
+	CodeSNSRefreshTokenInvalid = 40030
+	CodeOAuthCodeUsed          = 40163
+	CodeSNSRefreshTokenMissing = 41003
+	CodeOAuthCodeMissing       = 41008
+	CodeSNSRefreshTokenExpired = 42002
+	CodeOAuthCodeExpired       = 42003
+)
+
 // Mini-program code management and template library codes (addendum B.5).
 const (
 	CodeAPIUnauthorizedToComponent = 61007 // the account did not grant the permission set (18 for /wxa/)
@@ -120,6 +132,15 @@ var errMessages = map[int]string{
 	CodeInvalidComponent:     "invalid component",
 	CodeRefreshTokenInvalid:  "refresh_token is invalid",
 	codeNotFoundSandboxLocal: "not found",
+
+	CodeInvalidGrantType:       "invalid grant_type",
+	CodeOAuthCodeInvalid:       "invalid code",
+	CodeSNSRefreshTokenInvalid: "invalid refresh_token",
+	CodeOAuthCodeUsed:          "code been used",
+	CodeSNSRefreshTokenMissing: "missing refresh_token",
+	CodeOAuthCodeMissing:       "missing code",
+	CodeSNSRefreshTokenExpired: "refresh_token expired",
+	CodeOAuthCodeExpired:       "code expired",
 
 	CodeAPIUnauthorizedToComponent: "api is unauthorized to component",
 	CodePrivacyScanPending:         "隐私接口检查任务未完成，请稍等一分钟再重试",

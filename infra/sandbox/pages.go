@@ -252,6 +252,7 @@ func (s *Sandbox) serveStatus(w http.ResponseWriter, r *http.Request) {
 		PushURL:        s.cfg.PushURL,
 		MessageURL:     s.cfg.MessageURL,
 		FanPath:        fanPath,
+		FansPath:       fansPath,
 		ReleasePath:    releaseCheckPath,
 		Groups:         groupNumbers(),
 		Rotate:         s.cfg.RotateRefreshTokens,
@@ -292,6 +293,7 @@ func (s *Sandbox) serveStatus(w http.ResponseWriter, r *http.Request) {
 		v.Pushes = append(v.Pushes, row)
 	}
 	v.Messages = s.messageRowsLocked(20)
+	v.Fans = s.statusFansLocked(r)
 	v.Code = s.codeViewLocked(now)
 	s.mu.Unlock()
 	v.Calls = s.callCounts()
@@ -398,12 +400,13 @@ func groupNumbers() []int {
 
 type statusView struct {
 	ComponentAppID, PushURL, TicketInterval, Now, ComponentToken string
-	MessageURL, FanPath, ReleasePath                             string
+	MessageURL, FanPath, FansPath, ReleasePath                   string
 	Rotate                                                       bool
 	ValidTickets                                                 int
 	Accounts                                                     []statusAccount
 	Pushes                                                       []statusPush
 	Messages                                                     []statusMessage
+	Fans                                                         []statusFan
 	Groups                                                       []int
 	Calls                                                        []nameCount
 	Code                                                         codeView
@@ -431,7 +434,7 @@ func permNames(ids []int) []string {
 
 var pages = template.Must(template.New("pages").Funcs(template.FuncMap{
 	"join": strings.Join,
-}).Parse(pageTemplates + fanTemplates + releaseTemplates + codeTemplates))
+}).Parse(pageTemplates + fanTemplates + releaseTemplates + codeTemplates + fanListTemplates + oauthTemplates))
 
 const pageTemplates = `
 {{define "style"}}<style>
@@ -542,6 +545,12 @@ a{color:#576b95}
 </tr>{{end}}
 </table>
 <p><a href="{{.FanPath}}" id="fan-link">模拟粉丝发消息 <span class="en">Send a message as a fan</span></a></p>
+<h2>微信用户 <span class="en">Fans (web OAuth)</span></h2>
+<table id="status-fans">
+<tr><th></th><th>昵称 Nickname</th><th>ID</th><th>关注的公众号 Follows</th></tr>
+{{range .Fans}}<tr id="status-fan-{{.ID}}"><td><img src="{{.Avatar}}" alt=""></td><td>{{.NickName}}{{if .Current}}<span class="badge">当前 Current</span>{{end}}</td><td>{{.ID}}</td><td>{{.Follows}}</td></tr>
+{{end}}</table>
+<p><a href="{{.FansPath}}" id="fans-link">切换微信用户、关注公众号 <span class="en">Switch fan, follow or unfollow</span></a></p>
 <h2>全网发布检测 <span class="en">Release check</span></h2>
 <form method="post" action="{{.ReleasePath}}" class="inline">
 <label>测试组 Test group <select name="group" id="release-group">{{range .Groups}}<option value="{{.}}">{{.}}</option>{{end}}</select></label>

@@ -86,6 +86,20 @@ type Config struct {
 	// Accounts that can authorize; nil means DefaultAccounts().
 	Accounts []Account
 
+	// Web OAuth on behalf of official accounts (oauth.go).
+	//
+	// Fans are the WeChat users who follow the official accounts and sign
+	// in through web OAuth; nil means DefaultFans() (without follows of
+	// accounts the sandbox does not have). Each Follows appid must be an
+	// official account of the sandbox.
+	Fans []Fan
+	// OAuthDomain, when set, emulates the platform's 公众号开发域名: the
+	// redirect_uri of /connect/oauth2/authorize must be on this host or a
+	// subdomain of it. A host name, e.g. "platform.example".
+	OAuthDomain string
+	// OAuthCodeTTL is how long an unused web OAuth code lasts. Default 5m.
+	OAuthCodeTTL time.Duration
+
 	// Mini-program code management (code.go, audit.go).
 	//
 	// PrivacyScanDuration is how long the privacy-API scan that every commit
@@ -145,6 +159,12 @@ type Sandbox struct {
 	pushes        []Push
 	messagePushes []MessagePush
 	fans          map[string]map[string]*fan // appid -> openid -> customer-service window
+	fanList       []*fanRecord               // the WeChat users (fans.go); the list never changes after New
+	fanByID       map[string]*fanRecord      // fan ID -> fan; never written after New
+	oauthCodes    map[string]*oauthCode      // web OAuth codes
+	snsAccess     map[string]*snsToken       // fans' web access tokens
+	snsRefresh    map[string]*snsToken       // fans' web refresh tokens
+	oauthInserts  int
 	custom        map[string][]CustomMessage // appid -> customer-service messages sent
 	apps          map[string]*miniApp        // appid -> code management state, made on first use
 	library       templateLibrary
@@ -185,9 +205,10 @@ func New(cfg Config) (*Sandbox, error) {
 	setDefault(&cfg.TicketTTL, DefaultTicketTTL)
 	setDefault(&cfg.PushTimeout, DefaultPushTimeout)
 	setDefault(&cfg.AuditDelay, DefaultAuditDelay)
+	setDefault(&cfg.OAuthCodeTTL, DefaultOAuthCodeTTL)
 	for _, d := range []time.Duration{cfg.ComponentTokenTTL, cfg.AuthorizerTokenTTL, cfg.TokenGrace,
 		cfg.PreAuthCodeTTL, cfg.AuthCodeTTL, cfg.TicketTTL, cfg.PushTimeout, cfg.PushDelay, cfg.TicketInterval,
-		cfg.PrivacyScanDuration} {
+		cfg.PrivacyScanDuration, cfg.OAuthCodeTTL} {
 		if d < 0 {
 			return nil, errors.New("sandbox: durations must not be negative")
 		}
@@ -202,6 +223,9 @@ func New(cfg Config) (*Sandbox, error) {
 		return nil, errors.New("sandbox: AuditQuota must not be negative")
 	case cfg.AuditQuota == 0:
 		cfg.AuditQuota = DefaultAuditQuota
+	}
+	if cfg.OAuthDomain != "" && (strings.ContainsAny(cfg.OAuthDomain, "/:@?#") || strings.TrimSpace(cfg.OAuthDomain) != cfg.OAuthDomain) {
+		return nil, fmt.Errorf("sandbox: OAuthDomain %q is not a host name", cfg.OAuthDomain)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -239,6 +263,9 @@ func New(cfg Config) (*Sandbox, error) {
 		custom:       make(map[string][]CustomMessage),
 		apps:         make(map[string]*miniApp),
 		audits:       make(map[int64]*audit),
+		oauthCodes:   make(map[string]*oauthCode),
+		snsAccess:    make(map[string]*snsToken),
+		snsRefresh:   make(map[string]*snsToken),
 	}
 	s.library = newTemplateLibrary(cfg.Now())
 	s.compTokens.tokens = make(map[string]*accessToken)
@@ -254,6 +281,14 @@ func New(cfg Config) (*Sandbox, error) {
 			s.releaseAccounts = append(s.releaseAccounts, a)
 			s.authorizers[a.AppID] = &authorizer{acct: a, tokens: tokenChain{tokens: s.authTokens}}
 		}
+	}
+	fans := cfg.Fans
+	if fans == nil {
+		fans = DefaultFans()
+	}
+	s.fanList, s.fanByID, err = newFanRecords(fans, s.isOfficialAccount, cfg.Fans != nil, cfg.Now())
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
@@ -402,7 +437,10 @@ func (s *Sandbox) goBackground(f func()) {
 }
 
 // Calls returns how many requests reached an endpoint, named by the last
-// element of its path (e.g. "api_component_token", "componentloginpage").
+// element of its path (e.g. "api_component_token", "componentloginpage");
+// the web OAuth ones are "oauth2_authorize", "oauth_decide",
+// "sns_component_access_token", "sns_component_refresh_token",
+// "sns_userinfo" and "user_info".
 func (s *Sandbox) Calls(endpoint string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

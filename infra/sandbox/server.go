@@ -21,6 +21,9 @@ const (
 	authNone authKind = iota
 	authComponent
 	authAuthorizer
+	// authComponentParam: the component token, in component_access_token
+	// only (the web OAuth APIs); an authorizer token there is 48001.
+	authComponentParam
 )
 
 // apiCall is one API request after the common checks.
@@ -118,6 +121,12 @@ var apiRoutes = map[string]*apiEndpoint{
 	"/wxa/bind_tester":                     {name: "bind_tester", postOnly: true, auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiBindTester},
 	"/wxa/unbind_tester":                   {name: "unbind_tester", postOnly: true, auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiUnbindTester},
 	"/wxa/memberauth":                      {name: "memberauth", postOnly: true, auth: authAuthorizer, miniProgram: true, handle: (*Sandbox).apiMemberAuth},
+
+	// Web OAuth on behalf of official accounts (oauth.go).
+	"/sns/oauth2/component/access_token":  {name: "sns_component_access_token", auth: authComponentParam, handle: (*Sandbox).apiSNSComponentAccessToken},
+	"/sns/oauth2/component/refresh_token": {name: "sns_component_refresh_token", auth: authComponentParam, handle: (*Sandbox).apiSNSComponentRefreshToken},
+	"/sns/userinfo":                       {name: "sns_userinfo", handle: (*Sandbox).apiSNSUserInfo}, // the fan's token, checked by the handler
+	"/cgi-bin/user/info":                  {name: "user_info", auth: authAuthorizer, handle: (*Sandbox).apiUserInfo},
 }
 
 // ServeHTTP serves WeChat's API paths (/cgi-bin/...), the authorization pages
@@ -138,6 +147,18 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == confirmPath:
 		s.countCall("authorize")
 		s.serveConfirm(w, r)
+	case path == oauthAuthorizePath:
+		s.countCall("oauth2_authorize")
+		s.serveOAuthAuthorize(w, r)
+	case path == oauthDecidePath:
+		s.countCall("oauth_decide")
+		s.serveOAuthDecide(w, r)
+	case path == fansPath:
+		s.countCall("fans")
+		s.serveFans(w, r)
+	case strings.HasPrefix(path, fanAvatarPrefix):
+		s.countCall("avatar")
+		s.serveFanAvatar(w, r)
 	case strings.HasPrefix(path, avatarPrefix):
 		s.countCall("avatar")
 		s.serveAvatar(w, r)
@@ -240,7 +261,10 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request, ep *apiEndpoi
 func (s *Sandbox) checkAccessToken(r *http.Request, kind authKind, now time.Time) (*accessToken, *apiError) {
 	q := r.URL.Query()
 	tok := q.Get("access_token")
-	if kind == authComponent && q.Has("component_access_token") {
+	switch {
+	case kind == authComponentParam:
+		tok = q.Get("component_access_token")
+	case kind == authComponent && q.Has("component_access_token"):
 		tok = q.Get("component_access_token")
 	}
 	if tok == "" {
@@ -249,9 +273,13 @@ func (s *Sandbox) checkAccessToken(r *http.Request, kind authKind, now time.Time
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var t *accessToken
-	if kind == authComponent {
+	switch kind {
+	case authComponent, authComponentParam:
 		t = s.compTokens.tokens[tok]
-	} else {
+		if t == nil && kind == authComponentParam && s.authTokens[tok] != nil {
+			return nil, errCodef(CodeAPIUnauthorized, "hint: an authorizer access token is not a component_access_token")
+		}
+	default:
 		t = s.authTokens[tok]
 	}
 	if code := t.check(now, s.cfg.TokenGrace); code != 0 {
@@ -264,7 +292,7 @@ func (s *Sandbox) checkAccessToken(r *http.Request, kind authKind, now time.Time
 }
 
 func tokenHint(kind authKind) string {
-	if kind == authComponent {
+	if kind != authAuthorizer {
 		return "component_access_token"
 	}
 	return "authorizer_access_token"

@@ -61,7 +61,8 @@ func authorize(ctx context.Context, wx *sandbox.Sandbox, api *wxapi.Client, stor
 	now := time.Now()
 	if _, err := store.PutAuthorization(ctx, tokenstore.Authorization{
 		AppID: acc.AppID, Kind: acc.Kind, Info: tokenstore.AccountInfo{NickName: acc.NickName, UserName: acc.UserName}, InfoKnown: true,
-		AccessToken: info.AccessToken, RefreshToken: info.RefreshToken, AuthCode: code,
+		PermissionSets: info.PermissionSets(),
+		AccessToken:    info.AccessToken, RefreshToken: info.RefreshToken, AuthCode: code,
 		ExpiresAt: now.Add(time.Duration(info.ExpiresIn) * time.Second), At: now,
 	}); err != nil {
 		return err

@@ -130,7 +130,7 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		return p.fail(http.StatusInternalServerError, "handler misconfigured", err,
 			"授权服务配置有误，请联系平台。", "The authorization service is misconfigured; please contact the platform."), nil
 	}
-	q, err := query(req)
+	q, err := Query(req)
 	if err != nil {
 		return p.fail(http.StatusBadRequest, "bad query string", err,
 			"链接参数无效。", "The link's parameters are not valid."), nil
@@ -415,9 +415,9 @@ func (h *Handler) restartURL(st State) string {
 	return strings.TrimRight(h.PublicBaseURL, "/") + StartPath + "?" + st.Link
 }
 
-// query parses the raw query string; a parameter given twice is refused rather than guessed at (API
-// Gateway would join the values with commas).
-func query(req events.APIGatewayV2HTTPRequest) (url.Values, error) {
+// Query parses an HTTP API request's raw query string; a parameter given twice is refused rather than guessed
+// at (API Gateway would join the values with commas). The fan sign-in pages (shared/fanauth) use it too.
+func Query(req events.APIGatewayV2HTTPRequest) (url.Values, error) {
 	if req.RawQueryString == "" {
 		q := url.Values{}
 		for k, v := range req.QueryStringParameters {

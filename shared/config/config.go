@@ -25,6 +25,7 @@ type Config struct {
 	ComponentAppID     string
 	WechatAPIBase      string // https://api.weixin.qq.com, or the sandbox
 	WechatMPBase       string // https://mp.weixin.qq.com, or the sandbox
+	WechatOpenBase     string // https://open.weixin.qq.com (fans' web authorization), or the sandbox
 	ReturnURLAllowlist []string
 	// RefreshMargin is how long before expiry a token is refreshed.
 	RefreshMargin time.Duration
@@ -87,6 +88,7 @@ func Load(ctx context.Context, getenv func(string) string, fetch ParameterFetche
 		ComponentAppID: getenv("WECHAT_COMPONENT_APPID"),
 		WechatAPIBase:  strings.TrimRight(or(getenv("WECHAT_API_BASE"), "https://api.weixin.qq.com"), "/"),
 		WechatMPBase:   strings.TrimRight(or(getenv("WECHAT_MP_BASE"), "https://mp.weixin.qq.com"), "/"),
+		WechatOpenBase: strings.TrimRight(or(getenv("WECHAT_OPEN_BASE"), "https://open.weixin.qq.com"), "/"),
 		RefreshMargin:  20 * time.Minute,
 		// WeChat publishes no quota for api_create_preauthcode; tenants reuse their code, so this only
 		// bounds a burst of new ones.
@@ -249,6 +251,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("component_appid", c.ComponentAppID),
 		slog.String("wechat_api_base", c.WechatAPIBase),
 		slog.String("wechat_mp_base", c.WechatMPBase),
+		slog.String("wechat_open_base", c.WechatOpenBase),
 		slog.Any("return_url_allowlist", c.ReturnURLAllowlist),
 		slog.Duration("refresh_margin", c.RefreshMargin),
 		slog.Int("preauth_codes_per_minute", c.PreAuthPerMinute),

@@ -79,6 +79,7 @@ func TestLoadDefaults(t *testing.T) {
 		ComponentAppID:   "wxcomponent0001",
 		WechatAPIBase:    "https://api.weixin.qq.com",
 		WechatMPBase:     "https://mp.weixin.qq.com",
+		WechatOpenBase:   "https://open.weixin.qq.com",
 		RefreshMargin:    20 * time.Minute,
 		PreAuthPerMinute: 60,
 		RelayTimeout:     3 * time.Second,
@@ -102,6 +103,7 @@ func TestLoadPlainSettings(t *testing.T) {
 		"PUBLIC_BASE_URL", "https://wx.example.com/",
 		"WECHAT_API_BASE", "http://127.0.0.1:8181//",
 		"WECHAT_MP_BASE", "http://127.0.0.1:8182/",
+		"WECHAT_OPEN_BASE", "http://127.0.0.1:8183/",
 		"RETURN_URL_ALLOWLIST", " https://a.example.com/done , ,https://b.example.com/x,,",
 		"REFRESH_MARGIN", "7m30s",
 	))
@@ -111,7 +113,7 @@ func TestLoadPlainSettings(t *testing.T) {
 	if c.QueueURL != "http://127.0.0.1:9324/000000000000/jobs" {
 		t.Errorf("QueueURL %q", c.QueueURL)
 	}
-	if c.PublicBaseURL != "https://wx.example.com" || c.WechatAPIBase != "http://127.0.0.1:8181" || c.WechatMPBase != "http://127.0.0.1:8182" {
+	if c.PublicBaseURL != "https://wx.example.com" || c.WechatAPIBase != "http://127.0.0.1:8181" || c.WechatMPBase != "http://127.0.0.1:8182" || c.WechatOpenBase != "http://127.0.0.1:8183" {
 		t.Errorf("trailing slashes not trimmed: public %q api %q mp %q", c.PublicBaseURL, c.WechatAPIBase, c.WechatMPBase)
 	}
 	if want := []string{"https://a.example.com/done", "https://b.example.com/x"}; !reflect.DeepEqual(c.ReturnURLAllowlist, want) {

@@ -160,6 +160,25 @@ func (t *Table) Delete(ctx context.Context, key Key, cond *expression.ConditionB
 	return err
 }
 
+// Take deletes the item at key and decodes what it held into out: of concurrent calls exactly one gets it,
+// the others (and any call after it) get ErrNotFound. It makes a stored session single-use.
+func (t *Table) Take(ctx context.Context, key Key, out any) error {
+	resp, err := t.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: aws.String(t.Name), Key: key.AV(), ReturnValues: types.ReturnValueAllOld,
+		ConditionExpression: aws.String("attribute_exists(PK)"),
+	})
+	if Refused(err) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if err := attributevalue.UnmarshalMap(resp.Attributes, out); err != nil {
+		return fmt.Errorf("decode %s: %w", key, err)
+	}
+	return nil
+}
+
 // Put writes a whole item (map or struct), unconditionally.
 func (t *Table) Put(ctx context.Context, item any) error {
 	av, err := attributevalue.MarshalMap(item)

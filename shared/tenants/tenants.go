@@ -10,7 +10,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -39,14 +43,19 @@ type Tenant struct {
 	// SigningSecret signs what the platform sends the merchant (webhook deliveries). It is generated the first
 	// time the tenant needs one, shown to the operator once, and never part of any output after that.
 	SigningSecret string `dynamodbav:"SigningSecret,omitempty" json:"-"`
-	CreatedAt     int64  `dynamodbav:"CreatedAt" json:"created_at"` // unix ms
-	UpdatedAt     int64  `dynamodbav:"UpdatedAt" json:"updated_at"` // unix ms
+	// ReturnOrigins are the origins (scheme://host[:port]) of the merchant's pages a fan's sign-in may return to.
+	ReturnOrigins []string `dynamodbav:"ReturnOrigins,stringset,omitempty" json:"return_origins,omitempty"`
+	CreatedAt     int64    `dynamodbav:"CreatedAt" json:"created_at"` // unix ms
+	UpdatedAt     int64    `dynamodbav:"UpdatedAt" json:"updated_at"` // unix ms
 }
 
 // Changes are what Set changes; nil fields stay as they are.
 type Changes struct {
 	Name    *string
 	Webhook *string // "" removes the webhook
+	// AddOrigins and RemoveOrigins change the return origins (each as Origin normalizes it). Adding one gets
+	// the tenant a signing secret if it has none.
+	AddOrigins, RemoveOrigins []string
 }
 
 // SetResult is what Set did.
@@ -92,14 +101,43 @@ func (s *Store) Set(ctx context.Context, id string, ch Changes) (SetResult, erro
 	if ch.Name != nil {
 		upd = upd.Set(expression.Name("Name"), expression.Value(*ch.Name))
 	}
-	secret := ""
+	add, err := origins(ch.AddOrigins)
+	if err != nil {
+		return SetResult{}, err
+	}
+	remove, err := origins(ch.RemoveOrigins)
+	if err != nil {
+		return SetResult{}, err
+	}
+	for _, o := range add {
+		if slices.Contains(remove, o) {
+			return SetResult{}, fmt.Errorf("return origin %s is both added and removed", o)
+		}
+	}
+	needSecret := len(add) > 0
 	switch {
 	case ch.Webhook != nil && *ch.Webhook == "":
 		upd = upd.Remove(expression.Name("Webhook"))
 	case ch.Webhook != nil:
+		needSecret = true
+		upd = upd.Set(expression.Name("Webhook"), expression.Value(*ch.Webhook))
+	}
+	if len(add) > 0 {
+		upd = upd.Add(expression.Name("ReturnOrigins"), expression.Value(&types.AttributeValueMemberSS{Value: add}))
+	}
+	if len(remove) > 0 {
+		del := expression.Delete(expression.Name("ReturnOrigins"), expression.Value(&types.AttributeValueMemberSS{Value: remove}))
+		if len(add) == 0 {
+			upd = upd.Delete(expression.Name("ReturnOrigins"), expression.Value(&types.AttributeValueMemberSS{Value: remove}))
+		} else if _, err := s.t.Update(ctx, key(id), del.Set(expression.Name("UpdatedAt"), expression.Value(now)), nil, types.ReturnValueNone); err != nil {
+			// One update cannot both add to and delete from a set: the removal goes first.
+			return SetResult{}, fmt.Errorf("remove return origins of tenant %s: %w", id, err)
+		}
+	}
+	secret := ""
+	if needSecret {
 		secret = newSecret()
-		upd = upd.Set(expression.Name("Webhook"), expression.Value(*ch.Webhook)).
-			Set(expression.Name("SigningSecret"), expression.IfNotExists(expression.Name("SigningSecret"), expression.Value(secret)))
+		upd = upd.Set(expression.Name("SigningSecret"), expression.IfNotExists(expression.Name("SigningSecret"), expression.Value(secret)))
 	}
 	out, err := s.t.Update(ctx, key(id), upd, nil, types.ReturnValueAllNew)
 	if err != nil {
@@ -114,6 +152,78 @@ func (s *Store) Set(ctx context.Context, id string, ch Changes) (SetResult, erro
 		r.NewSecret = secret
 	}
 	return r, nil
+}
+
+// maxOrigins bounds a tenant's return origins (they are checked on every sign-in).
+const maxOrigins = 50
+
+// origins normalizes a list of origins, without duplicates.
+func origins(list []string) ([]string, error) {
+	var out []string
+	for _, o := range list {
+		n, err := Origin(o)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	if len(out) > maxOrigins {
+		return nil, fmt.Errorf("return origins: at most %d", maxOrigins)
+	}
+	return out, nil
+}
+
+// Origin validates an origin and returns it normalized (lower-case host, no default port): https, or http
+// for this machine only (localhost, 127.0.0.1, ::1), with no path, query, fragment or user info. A fan's
+// identity travels to it in the URL, so a plain-http origin on the internet is refused.
+func Origin(s string) (string, error) {
+	u, err := url.Parse(strings.TrimSuffix(s, "/"))
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return "", fmt.Errorf("return origin %q: want scheme://host[:port], e.g. https://shop.example.com", s)
+	}
+	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return "", fmt.Errorf("return origin %q: an origin has no path, query, fragment or user info", s)
+	}
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	switch {
+	case scheme == "https":
+	case scheme == "http" && loopback(host):
+	default:
+		return "", fmt.Errorf("return origin %q: must be https (http only for localhost)", s)
+	}
+	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return scheme + "://" + host, nil
+}
+
+// OriginOf is the origin of an absolute URL in Origin's normal form, or "" when it has none.
+func OriginOf(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	o, err := Origin(u.Scheme + "://" + u.Host)
+	if err != nil {
+		return ""
+	}
+	return o
+}
+
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Get reads tenant id, or ErrNotFound.
