@@ -7,11 +7,12 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 .DEFAULT_GOAL := test
 
 ## dev: the whole platform on this machine (DynamoDB Local, SQS emulator, WeChat sandbox, every function), and
-## the operator CLI in build/wxtpp.
+## the operator CLI in build/wxtpp (infra/scripts/dev.sh). The settings are checked before the emulators start;
+## Ctrl-C or TERM stops everything, and the script then ends with status 0 (no make "Error" line).
+# One plain command (no shell around it, so make's TERM reaches the script itself); GO through the environment.
+dev: export GO := $(GO)
 dev:
-	$(GO) build -o build/devstack ./infra/cmd/devstack
-	$(GO) build -o build/wxtpp ./infra/cmd/wxtpp
-	infra/scripts/with-emulators.sh build/devstack
+	infra/scripts/dev.sh
 
 ## test: install what the tests need, start the emulators, run vet and every test, stop the emulators.
 test:

@@ -12,7 +12,7 @@ SAM_GO_BUILD = GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -trimpath -tags la
 # Keep this file from changing the including Makefile's default goal.
 _sam_mk_default_goal := $(.DEFAULT_GOAL)
 
-.PHONY: build-TicketFunction build-AuthRedirectFunction build-RefreshFunction build-MessageFunction build-JobsFunction sam-artifacts-dir
+.PHONY: build-TicketFunction build-AuthRedirectFunction build-RefreshFunction build-MessageFunction build-JobsFunction build-GatewayFunction sam-artifacts-dir
 
 # Without ARTIFACTS_DIR the binary would land at /bootstrap; fail loudly instead.
 sam-artifacts-dir:
@@ -32,5 +32,8 @@ build-MessageFunction: sam-artifacts-dir
 
 build-JobsFunction: sam-artifacts-dir
 	$(SAM_GO_BUILD) ./functions/jobs
+
+build-GatewayFunction: sam-artifacts-dir
+	$(SAM_GO_BUILD) ./functions/gateway
 
 .DEFAULT_GOAL := $(_sam_mk_default_goal)

@@ -30,7 +30,7 @@ func main() {
 	sender := &custommsg.Sender{Table: p.Store.Table(), Tokens: p.Authorizers, WeChat: p.WeChat, Queue: p.Queue,
 		RetryBase: p.Config.RetryBase}
 	authz := authorization.New(p.Store, p.Component, p.WeChat)
-	authz.RetryBase = p.Config.RetryBase
+	authz.RetryBase, authz.Notifier = p.Config.RetryBase, p.Notifier
 	handlers := p.Campaigns().Handlers()
 	handlers[authorization.JobType] = authz.HandleJob
 	handlers[relay.JobType] = retrier.Handle

@@ -22,6 +22,7 @@ func main() {
 	}
 	authz := authorization.New(p.Store, p.Component, p.WeChat)
 	authz.Queue, authz.RetryBase = p.Queue, p.Config.RetryBase // pushes that cannot finish now finish as jobs
+	authz.Notifier = p.Notifier                                // tenants hear of their accounts' authorizations
 	h := &authevents.Handler{
 		Crypter:        p.Crypter,
 		Store:          p.Store,

@@ -34,6 +34,7 @@ import (
 	"github.com/wxtpp/platform/infra/sandbox"
 	"github.com/wxtpp/platform/shared/authlink"
 	"github.com/wxtpp/platform/shared/jobs"
+	"github.com/wxtpp/platform/shared/logging"
 	"github.com/wxtpp/platform/shared/platform"
 	"github.com/wxtpp/platform/shared/table"
 	"github.com/wxtpp/platform/shared/tenants"
@@ -52,6 +53,11 @@ var Functions = []struct {
 	{"refresh", nil, 240 * time.Second}, // invoked on a schedule, like EventBridge does (RefreshInterval)
 	{"message", []localrun.Route{{Method: "POST", Path: "/wechat/{appid}/callback"}}, 10 * time.Second},
 	{"jobs", nil, 60 * time.Second}, // fed batches from the jobs queue, like Lambda's SQS event source
+	{"gateway", []localrun.Route{
+		{Method: "GET", Path: "/v1/authorizers", IAM: true}, {Method: "GET", Path: "/v1/authorizers/{appid}", IAM: true},
+		{Method: "GET", Path: "/v1/authorizers/{appid}/wechat/{path+}", IAM: true}, {Method: "POST", Path: "/v1/authorizers/{appid}/wechat/{path+}", IAM: true},
+		{Method: "GET", Path: "/v1/component/wechat/{path+}", IAM: true}, {Method: "POST", Path: "/v1/component/wechat/{path+}", IAM: true},
+	}, 25 * time.Second}, // behind AWS_IAM in AWS; the local runner checks SigV4 signatures made with the dummy credentials
 }
 
 // Options configure the stack. OptionsFromEnv fills them the way `make dev` does.
@@ -65,7 +71,7 @@ type Options struct {
 	LinkSigningKey                         string        // HMAC key of the signed start links (the CLI signs with it); "" = random
 	ReturnURLAllowlist                     string        // RETURN_URL_ALLOWLIST for the authorization pages
 	APIBase, MPBase, OpenBase              string        // WeChat to talk to; empty = start the bundled sandbox
-	TicketInterval                         time.Duration // sandbox ticket pushes (WeChat: 10 min)
+	TicketInterval                         time.Duration // sandbox ticket pushes after the first (WeChat: 10 min); 0 = only the first
 	RefreshInterval                        time.Duration // scheduled refresh runs (template: 5 min); 0 = none
 	RetryBase                              time.Duration // first retry delay of failed jobs (RETRY_BASE_DELAY); 0 = the functions' default
 	Table, Queue                           string
@@ -79,9 +85,10 @@ type Options struct {
 
 // OptionsFromEnv reads WECHAT_COMPONENT_APPID, WECHAT_COMPONENT_SECRET, WECHAT_TOKEN, WECHAT_ENCODING_AES_KEY,
 // WECHAT_API_BASE, WECHAT_MP_BASE and WECHAT_OPEN_BASE (only together with WECHAT_API_BASE), STATE_SIGNING_KEY, LINK_SIGNING_KEY,
-// DEV_RETURN_URL_ALLOWLIST, DEV_PORT, DEV_TICKET_INTERVAL, DEV_REFRESH_INTERVAL, LOG_LEVEL, and the emulator
-// endpoints (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SQS, AWS_REGION). Secrets left unset are generated at
-// random for this run (the sandbox is configured with the same values).
+// DEV_RETURN_URL_ALLOWLIST, DEV_PORT, DEV_TICKET_INTERVAL, DEV_REFRESH_INTERVAL, RETRY_BASE_DELAY, LOG_LEVEL, and
+// the emulator endpoints (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SQS, AWS_REGION). Secrets left unset are
+// generated at random for this run (the sandbox is configured with the same values). Check finds the rest of
+// what would stop Start.
 func OptionsFromEnv(getenv func(string) string) (Options, error) {
 	o := Options{
 		Port:               8080,
@@ -114,8 +121,8 @@ func OptionsFromEnv(getenv func(string) string) (Options, error) {
 	}
 	if v := getenv("DEV_TICKET_INTERVAL"); v != "" {
 		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return Options{}, fmt.Errorf("DEV_TICKET_INTERVAL %q is not a positive duration", v)
+		if err != nil || d < 0 {
+			return Options{}, fmt.Errorf("DEV_TICKET_INTERVAL %q is not a duration (like 10m; 0 = only the first push)", v)
 		}
 		o.TicketInterval = d
 	}
@@ -129,9 +136,14 @@ func OptionsFromEnv(getenv func(string) string) (Options, error) {
 	if v := getenv("DEV_REFRESH_INTERVAL"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
-			return Options{}, fmt.Errorf("DEV_REFRESH_INTERVAL %q is not a duration", v)
+			return Options{}, fmt.Errorf("DEV_REFRESH_INTERVAL %q is not a duration (like 1m; 0 = never)", v)
 		}
 		o.RefreshInterval = d
+	}
+	switch strings.ToLower(o.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default: // the functions would quietly log at info
+		return Options{}, fmt.Errorf("LOG_LEVEL %q: use debug, info, warn or error", o.LogLevel)
 	}
 	if o.MPBase != "" && o.APIBase == "" {
 		return Options{}, errors.New("WECHAT_MP_BASE is set without WECHAT_API_BASE: the bundled sandbox serves both, so set both (for another WeChat) or neither (for the sandbox)")
@@ -185,6 +197,10 @@ type Stack struct {
 	stopSources context.CancelFunc // the SQS event source
 	stop        chan struct{}
 	wg          sync.WaitGroup
+
+	mu          sync.Mutex  // guards what the status page reads:
+	lastRefresh *refreshRun // the last refresh invocation (RunRefresh), nil before the first
+	nextRefresh time.Time   // when the schedule invokes it next; zero without a schedule
 }
 
 // Start builds nothing: it expects the binaries in opts.BinDir (see Build). It creates the table and queues,
@@ -244,17 +260,16 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 			AuthDomain: authDomain,
 			// The 公众号开发域名: fans' web authorization must come back under it (our /oauth/callback).
 			OAuthDomain: authDomain,
-			Logger:      slog.New(slog.NewJSONHandler(&prefixed{"[sandbox] ", opts.Logs}, nil)),
+			// WeChat pushes a ticket every 10 minutes. We push the first one ourselves, once the ticket URL
+			// answers (below); the sandbox's timer pushes the next ones and shows them on its page.
+			TicketInterval: opts.TicketInterval, ManualFirstTicket: true,
+			Logger: slog.New(slog.NewJSONHandler(&prefixed{"[sandbox] ", opts.Logs}, &slog.HandlerOptions{ReplaceAttr: logging.DurationText})),
 		})
 		if err != nil {
 			apiLn.Close()
 			return nil, err
 		}
-		sandboxPort := opts.SandboxPort
-		if sandboxPort == 0 && opts.Port != 0 {
-			sandboxPort = opts.Port + 1
-		}
-		if s.SandboxURL, err = sb.StartAt(fmt.Sprintf("127.0.0.1:%d", sandboxPort)); err != nil {
+		if s.SandboxURL, err = sb.StartAt(fmt.Sprintf("127.0.0.1:%d", opts.sandboxPort())); err != nil {
 			apiLn.Close()
 			return nil, fmt.Errorf("start the WeChat sandbox: %w", err)
 		}
@@ -269,31 +284,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		openBase = "https://open.weixin.qq.com"
 	}
 
-	env := []string{
-		"TABLE_NAME=" + opts.Table,
-		"QUEUE_URL=" + s.QueueURL,
-		"DLQ_URL=" + s.DLQURL,
-		"WEBHOOK_ALLOW_LOCAL=1", // merchants' webhooks in the local stack are on this machine
-		"PUBLIC_BASE_URL=" + s.URL,
-		"WECHAT_COMPONENT_APPID=" + opts.ComponentAppID,
-		"WECHAT_COMPONENT_SECRET=" + opts.ComponentSecret,
-		"WECHAT_TOKEN=" + opts.Token,
-		"WECHAT_ENCODING_AES_KEY=" + opts.EncodingAESKey,
-		"STATE_SIGNING_KEY=" + opts.StateSigningKey,
-		"LINK_SIGNING_KEY=" + opts.LinkSigningKey,
-		"RETURN_URL_ALLOWLIST=" + opts.ReturnURLAllowlist,
-		"WECHAT_API_BASE=" + apiBase,
-		"WECHAT_MP_BASE=" + mpBase,
-		"WECHAT_OPEN_BASE=" + openBase,
-		"LOG_LEVEL=" + opts.LogLevel,
-		"SECRETS_PARAMETER_PREFIX=", // secrets come from the environment locally
-	}
-	if opts.RetryBase > 0 {
-		env = append(env, "RETRY_BASE_DELAY="+opts.RetryBase.String())
-	}
-	// A laptop's campaign should not wait hours: the sandbox's audits take seconds, and a lost audit event
-	// or a stalled step is looked at within a minute (the sweep runs with each scheduled refresh).
-	env = append(env, "AUDIT_CHECK_AFTER=1m", "STEP_STALL_AFTER=1m")
+	env := opts.functionEnv(s.URL, s.QueueURL, s.DLQURL, apiBase, mpBase, openBase)
 	fns := make([]localrun.Function, 0, len(Functions))
 	for _, f := range Functions {
 		fns = append(fns, localrun.Function{
@@ -315,7 +306,8 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 
 	mux := http.NewServeMux()
 	mux.Handle("/", s.Runner)
-	mux.HandleFunc("GET /_dev/status", s.status)
+	mux.HandleFunc("GET /{$}", s.index) // the start page; every other path is the functions'
+	mux.HandleFunc("GET "+StatusPath, s.status)
 	mux.HandleFunc("GET "+MerchantPath, s.merchant)
 	s.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ConnState: s.fresh.Track}
 	s.wg.Add(1)
@@ -327,49 +319,49 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	}()
 
 	if s.Sandbox != nil {
-		// The first ticket now that the ticket URL answers, then one per interval, as WeChat does.
+		// The first ticket now that the ticket URL answers; the sandbox's timer pushes one per
+		// TicketInterval after it, as WeChat does.
 		if _, err := s.Sandbox.PushTicket(ctx); err != nil {
 			return nil, fmt.Errorf("first ticket push: %w", err)
 		}
-		s.every(opts.TicketInterval, "ticket push", func(ctx context.Context) error {
-			_, err := s.Sandbox.PushTicket(ctx)
-			return err
-		})
 	}
 	if opts.RefreshInterval > 0 {
-		s.every(opts.RefreshInterval, "scheduled refresh", func(ctx context.Context) error {
-			_, err := s.RunRefresh(ctx)
-			return err
-		})
+		s.scheduleRefresh(opts.RefreshInterval)
 	}
 	ok = true
 	return s, nil
 }
 
-// every runs f each interval until Close, like a timer WeChat or EventBridge would run.
-func (s *Stack) every(interval time.Duration, what string, f func(context.Context) error) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+// scheduleRefresh invokes the refresh function each interval until Close, as the EventBridge schedule does.
+func (s *Stack) scheduleRefresh(interval time.Duration) {
+	s.setNextRefresh(time.Now().Add(interval))
+	s.wg.Go(func() {
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
 			select {
 			case <-s.stop:
 				return
-			case <-t.C:
+			case tick := <-t.C:
+				s.setNextRefresh(tick.Add(interval))
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-				if err := f(ctx); err != nil {
-					fmt.Fprintf(s.opts.Logs, "[devstack] %s failed: %v\n", what, err)
+				if _, err := s.RunRefresh(ctx); err != nil {
+					fmt.Fprintf(s.opts.Logs, "[devstack] scheduled refresh failed: %v\n", err)
 				}
 				cancel()
 			}
 		}
-	}()
+	})
+}
+
+func (s *Stack) setNextRefresh(t time.Time) {
+	s.mu.Lock()
+	s.nextRefresh = t
+	s.mu.Unlock()
 }
 
 // RunRefresh invokes the refresh function with the event an EventBridge schedule sends, and returns the
-// function's answer (its run report, JSON).
+// function's answer (its run report, JSON). The status page shows the last one's outcome.
 func (s *Stack) RunRefresh(ctx context.Context) ([]byte, error) {
 	ev, err := json.Marshal(map[string]any{
 		"version": "0", "id": fmt.Sprintf("dev-%d", time.Now().UnixNano()), "detail-type": "Scheduled Event",
@@ -380,7 +372,10 @@ func (s *Stack) RunRefresh(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.Runner.Invoke(ctx, "refresh", ev)
+	start := time.Now()
+	out, err := s.Runner.Invoke(ctx, "refresh", ev)
+	s.recordRefresh(start, out, err)
+	return out, err
 }
 
 // Close stops everything Start started.
@@ -449,7 +444,8 @@ func (s *Stack) PrintURLs(w io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(w, "\nThe platform is running. Open:\n")
-	fmt.Fprintf(w, "  Status (local only)        %s/_dev/status\n", s.URL)
+	fmt.Fprintf(w, "  Start page (首页)          %s/\n", s.URL)
+	fmt.Fprintf(w, "  Status (local only)        %s%s\n", s.URL, StatusPath)
 	fmt.Fprintf(w, "  Authorize an account (商户授权), tenant %s:\n    %s\n", DemoTenant, link)
 	if s.SandboxURL != "" {
 		fmt.Fprintf(w, "  WeChat sandbox             %s/sandbox/\n", s.SandboxURL)

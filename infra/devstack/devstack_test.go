@@ -51,6 +51,23 @@ func TestStackComesUpLikeMakeDev(t *testing.T) {
 		t.Error("status page shows the ticket or the token")
 	}
 
+	// GET / is the start page; every other path (and method) still reaches the functions.
+	index := getPage(t, stack.URL+"/", http.StatusOK)
+	for _, want := range []string{`href="` + stack.URL + `/_dev/status"`, `href="` + stack.SandboxURL + `/sandbox/"`,
+		`href="` + stack.URL + `/auth/start?exp=`, `href="` + stack.URL + `/_dev/merchant"`} {
+		if !strings.Contains(index, want) {
+			t.Errorf("start page lacks %s", want)
+		}
+	}
+	if page := getPage(t, stack.URL+"/auth/start?tenant=demo", http.StatusForbidden); !strings.Contains(page, "服务商") {
+		t.Error("an unsigned start link did not reach the authorization function")
+	}
+	if resp, err := http.Post(stack.URL+"/", "text/plain", nil); err != nil || resp.StatusCode == http.StatusOK {
+		t.Errorf("POST / answered like the start page: %v %v", resp.Status, err)
+	} else {
+		resp.Body.Close()
+	}
+
 	var pids []int
 	for _, fn := range stack.Runner.Functions() {
 		pids = append(pids, stack.Runner.PIDs(fn)...)
@@ -108,19 +125,48 @@ func TestScheduledRefreshRunsTheRealBinary(t *testing.T) {
 	if after.RefreshToken != stack.Sandbox.RefreshToken(appid) {
 		t.Fatal("the stored refresh token is not WeChat's current one")
 	}
-	// The local status page lists the account, never its tokens.
-	resp, err := http.Get(stack.URL + "/_dev/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, want := range []string{appid, after.Info.NickName, "authorized"} {
-		if !strings.Contains(string(page), want) {
+	// The local status page lists the account in words, never its tokens, and the refresh run just made.
+	page := getPage(t, stack.URL+"/_dev/status", http.StatusOK)
+	obtained := time.UnixMilli(after.ExpiresAt).Add(-7200 * time.Second).Local().Format(time.DateTime)
+	for _, want := range []string{appid, after.Info.NickName, "已授权 Authorized", "小程序 Mini program",
+		"到期 due 1 · 已刷新 refreshed 1", "第三方平台令牌正常 component token ok", obtained} {
+		if !strings.Contains(page, want) {
 			t.Errorf("status page lacks %q", want)
 		}
 	}
-	if strings.Contains(string(page), after.AccessToken) || strings.Contains(string(page), after.RefreshToken) {
+	if strings.Contains(page, after.AccessToken) || strings.Contains(page, after.RefreshToken) {
 		t.Error("status page shows an authorizer token")
 	}
+
+	// Revoked on WeChat's side: the `unauthorized` push marks it, and the page says so and when.
+	if err := stack.Sandbox.Revoke(ctx, appid); err != nil {
+		t.Fatal(err)
+	}
+	var revoked tokenstore.Authorizer
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if revoked, err = stack.Store.Authorizer(ctx, appid); err == nil && revoked.Status == tokenstore.StatusRevoked {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("revocation not stored: %+v %v", revoked, err)
+		}
+	}
+	page = getPage(t, stack.URL+"/_dev/status", http.StatusOK)
+	if !strings.Contains(page, "已取消授权 Revoked") || !strings.Contains(page, time.UnixMilli(revoked.RevokedAt).Local().Format(time.DateTime)) {
+		t.Error("status page does not show the revocation and its time")
+	}
+}
+
+func getPage(t *testing.T, u string, status int) string {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != status {
+		t.Fatalf("GET %s: HTTP %d, want %d", u, resp.StatusCode, status)
+	}
+	return string(b)
 }

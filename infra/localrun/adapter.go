@@ -47,14 +47,14 @@ type adapter struct {
 }
 
 func (a *adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	routeKey, params := defaultRouteKey, map[string]string(nil)
+	routeKey, params, iam := defaultRouteKey, map[string]string(nil), false
 	if a.router != nil {
 		cr, p, ok := a.router.match(r.Method, r.URL.EscapedPath())
 		if !ok {
 			writeMessage(w, http.StatusNotFound, "Not Found", newRequestID())
 			return
 		}
-		routeKey, params = cr.route.Key(), p
+		routeKey, params, iam = cr.route.Key(), p, cr.route.IAM
 	}
 	ev, err := NewHTTPEvent(r, routeKey, params, MaxBodySize)
 	if err != nil {
@@ -66,6 +66,10 @@ func (a *adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reqID := ev.RequestContext.RequestID
+	if iam && !authorizeIAM(r, &ev) {
+		writeMessage(w, http.StatusForbidden, "Forbidden", reqID)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), DefaultTimeout)
 	defer cancel()
 	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: reqID})

@@ -78,7 +78,7 @@ func TestHTTPHandlerAdapterFailures(t *testing.T) {
 
 func TestRoutedHTTPHandler(t *testing.T) {
 	var got events.APIGatewayV2HTTPRequest
-	h, err := RoutedHTTPHandler([]Route{{"GET", "/auth/start"}, {"POST", "/wechat/{appid}/callback"}},
+	h, err := RoutedHTTPHandler([]Route{{Method: "GET", Path: "/auth/start"}, {Method: "POST", Path: "/wechat/{appid}/callback"}},
 		func(_ context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 			got = ev
 			return events.APIGatewayV2HTTPResponse{StatusCode: 200}, nil
@@ -95,7 +95,7 @@ func TestRoutedHTTPHandler(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/wechat/wx9/callback", nil))
 	expectMessage(t, rec.Result(), rec.Body.Bytes(), http.StatusNotFound, "Not Found")
 
-	if _, err := RoutedHTTPHandler([]Route{{"GET", "nope"}}, nil); err == nil {
+	if _, err := RoutedHTTPHandler([]Route{{Method: "GET", Path: "nope"}}, nil); err == nil {
 		t.Error("invalid route accepted")
 	}
 }

@@ -13,6 +13,9 @@ import (
 // Method "ANY" matches every method, as in API Gateway.
 type Route struct {
 	Method, Path string
+	// IAM plays AuthorizationType AWS_IAM: only requests SigV4-signed with LocalCredentials reach the
+	// function, with the caller in requestContext.authorizer.iam (iam.go).
+	IAM bool
 }
 
 // Key is the API Gateway route key, e.g. "POST /wechat/{appid}/callback".

@@ -9,13 +9,13 @@ import (
 func TestRouterMatch(t *testing.T) {
 	rt := &router{}
 	for fn, r := range map[string]Route{
-		"callback": {"POST", "/wechat/{appid}/callback"},
-		"events":   {"POST", "/wechat/component/events"},
-		"start":    {"GET", "/auth/start"},
-		"root":     {"GET", "/"},
-		"files":    {"GET", "/files/{path+}"},
-		"anyitem":  {"ANY", "/items/{id}"},
-		"getitem":  {"GET", "/items/{id}"},
+		"callback": {Method: "POST", Path: "/wechat/{appid}/callback"},
+		"events":   {Method: "POST", Path: "/wechat/component/events"},
+		"start":    {Method: "GET", Path: "/auth/start"},
+		"root":     {Method: "GET", Path: "/"},
+		"files":    {Method: "GET", Path: "/files/{path+}"},
+		"anyitem":  {Method: "ANY", Path: "/items/{id}"},
+		"getitem":  {Method: "GET", Path: "/items/{id}"},
 	} {
 		if err := rt.add(fn, r); err != nil {
 			t.Fatalf("add %s: %v", fn, err)
@@ -59,14 +59,14 @@ func TestRouterRejectsBadRoutes(t *testing.T) {
 		route Route
 		want  string
 	}{
-		{Route{"", "/a"}, "method"},
-		{Route{"get", "/a"}, "method"},
-		{Route{"GET POST", "/a"}, "method"},
-		{Route{"GET", "a"}, "start with /"},
-		{Route{"GET", "/a/{}"}, "parameter name"},
-		{Route{"GET", "/a/{x}/{x}"}, "duplicate"},
-		{Route{"GET", "/a/{p+}/b"}, "last segment"},
-		{Route{"GET", "/a/x{y}"}, "whole segment"},
+		{Route{Method: "", Path: "/a"}, "method"},
+		{Route{Method: "get", Path: "/a"}, "method"},
+		{Route{Method: "GET POST", Path: "/a"}, "method"},
+		{Route{Method: "GET", Path: "a"}, "start with /"},
+		{Route{Method: "GET", Path: "/a/{}"}, "parameter name"},
+		{Route{Method: "GET", Path: "/a/{x}/{x}"}, "duplicate"},
+		{Route{Method: "GET", Path: "/a/{p+}/b"}, "last segment"},
+		{Route{Method: "GET", Path: "/a/x{y}"}, "whole segment"},
 	} {
 		err := (&router{}).add("f", tc.route)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -74,13 +74,13 @@ func TestRouterRejectsBadRoutes(t *testing.T) {
 		}
 	}
 	rt := &router{}
-	if err := rt.add("a", Route{"GET", "/x/{id}"}); err != nil {
+	if err := rt.add("a", Route{Method: "GET", Path: "/x/{id}"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := rt.add("b", Route{"GET", "/x/{other}"}); err == nil || !strings.Contains(err.Error(), "conflicts") {
+	if err := rt.add("b", Route{Method: "GET", Path: "/x/{other}"}); err == nil || !strings.Contains(err.Error(), "conflicts") {
 		t.Errorf("same pattern, different param name: err = %v", err)
 	}
-	if err := rt.add("b", Route{"POST", "/x/{id}"}); err != nil {
+	if err := rt.add("b", Route{Method: "POST", Path: "/x/{id}"}); err != nil {
 		t.Errorf("different method must not conflict: %v", err)
 	}
 }

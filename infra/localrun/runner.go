@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/wxtpp/platform/shared/logging"
 )
 
 // Runner-level limits.
@@ -125,7 +127,7 @@ func Start(ctx context.Context, fns []Function, logs io.Writer) (*Runner, error)
 		fns:     map[string]*function{},
 		router:  &router{},
 		logs:    sw,
-		log:     slog.New(slog.NewJSONHandler(&prefixWriter{prefix: "[localrun] ", w: sw}, nil)),
+		log:     slog.New(slog.NewJSONHandler(&prefixWriter{prefix: "[localrun] ", w: sw}, &slog.HandlerOptions{ReplaceAttr: logging.DurationText})),
 		closing: make(chan struct{}),
 	}
 	for _, cfg := range fns {
@@ -371,6 +373,11 @@ func (r *Runner) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	reqID := ev.RequestContext.RequestID
+	if cr.route.IAM && !authorizeIAM(req, &ev) {
+		r.log.Warn("request refused: IAM authorization", "routeKey", routeKey, "requestId", reqID)
+		writeMessage(w, http.StatusForbidden, "Forbidden", reqID)
+		return
+	}
 	logFail := func(status int, msg string, err error) {
 		r.log.Error("request failed", "function", cr.fn, "routeKey", routeKey, "requestId", reqID,
 			"status", status, "error", err)

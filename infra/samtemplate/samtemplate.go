@@ -365,6 +365,16 @@ func (t *Template) FunctionProperty(id, name string) any {
 	return t.GlobalFunctionProperty(name)
 }
 
+// FunctionRole returns the logical id of the AWS::IAM::Role a function runs as when it names one
+// (Role: !GetAtt <Role>.Arn), or "" when SAM makes the role (from Policies) or the role is not in the template.
+func (t *Template) FunctionRole(fn string) string {
+	refs := RefsIn(t.Properties(fn)["Role"])
+	if len(refs) == 1 && refs[0].Func == FnGetAtt && refs[0].Attr == "Arn" && t.Type(refs[0].Target) == "AWS::IAM::Role" {
+		return refs[0].Target
+	}
+	return ""
+}
+
 // Route is one HTTP route and the function behind it.
 type Route struct {
 	Method   string // e.g. "POST"; empty for the $default route

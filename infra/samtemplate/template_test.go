@@ -39,6 +39,13 @@ var expectedRoutes = map[string]string{
 	"GET /auth/callback":            "AuthRedirectFunction",
 	"GET /oauth/{appid}/start":      "AuthRedirectFunction",
 	"GET /oauth/callback":           "AuthRedirectFunction",
+	// The gateway, for the provider's own services only: IAM-signed (checkRouteAuthorization).
+	"GET /v1/authorizers":                         "GatewayFunction",
+	"GET /v1/authorizers/{appid}":                 "GatewayFunction",
+	"GET /v1/authorizers/{appid}/wechat/{path+}":  "GatewayFunction",
+	"POST /v1/authorizers/{appid}/wechat/{path+}": "GatewayFunction",
+	"GET /v1/component/wechat/{path+}":            "GatewayFunction",
+	"POST /v1/component/wechat/{path+}":           "GatewayFunction",
 }
 
 // requiredEnv are the variables every function's config reads (see DESIGN.md, configuration).
@@ -107,6 +114,7 @@ func TestTemplate(t *testing.T) {
 		{"table", func(p *project) []string { return checkTable(p.tpl) }},
 		{"queues and alarms", func(p *project) []string { return checkQueues(p.tpl) }},
 		{"routes", func(p *project) []string { return checkRoutes(p.tpl, expectedRoutes) }},
+		{"route authorization", func(p *project) []string { return checkRouteAuthorization(p.tpl) }},
 		{"invoke permissions", func(p *project) []string { return checkInvokePermissions(p.tpl) }},
 		{"iam", func(p *project) []string { return checkIAM(p.tpl) }},
 		{"outputs", func(p *project) []string { return checkOutputs(p.tpl) }},
@@ -114,6 +122,8 @@ func TestTemplate(t *testing.T) {
 		{"refresh schedule", func(p *project) []string { return checkRefreshSchedule(p.tpl) }},
 		{"dashboard and alarms", func(p *project) []string { return checkMonitoring(p.tpl) }},
 		{"grants", func(p *project) []string { return checkGrants(p.tpl, expectedGrants) }},
+		{"fixed egress", func(p *project) []string { return checkFixedEgress(p.tpl) }},
+		{"console outputs and custom domain", func(p *project) []string { return checkConsoleOutputs(p.tpl) }},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) {
@@ -855,11 +865,21 @@ func checkIAM(tpl *Template) []string {
 			problems = append(problems, fmt.Sprintf("%s allows kms:Decrypt without a kms:ViaService condition", owner))
 		}
 	})
-	// Broad AWS managed policies attached by name.
+	// Broad AWS managed policies attached by name (SAM Policies) or ARN (roles).
+	broad := func(s string) bool {
+		return strings.Contains(s, "FullAccess") || strings.Contains(s, "AdministratorAccess")
+	}
 	for _, fn := range functions(tpl) {
 		for _, pol := range asList(tpl.Properties(fn)["Policies"]) {
-			if s, ok := pol.(string); ok && (strings.Contains(s, "FullAccess") || strings.Contains(s, "AdministratorAccess")) {
+			if s, ok := pol.(string); ok && broad(s) {
 				problems = append(problems, fmt.Sprintf("%s attaches managed policy %s", fn, s))
+			}
+		}
+	}
+	for _, role := range tpl.LogicalIDs("AWS::IAM::Role") {
+		for _, s := range stringLeaves(tpl.Properties(role)["ManagedPolicyArns"]) {
+			if broad(s) {
+				problems = append(problems, fmt.Sprintf("%s attaches managed policy %s", role, s))
 			}
 		}
 	}
@@ -933,6 +953,10 @@ func checkOutputs(tpl *Template) []string {
 			}
 			path, _, _ = strings.Cut(path, "?")
 			if !strings.HasPrefix(path, "/") || path == "/" || slices.ContainsFunc(routes, func(r Route) bool { return pathServed(r.Path, path) }) {
+				continue
+			}
+			// A base URL (GatewayBaseUrl: .../v1) leads to the routes under it.
+			if strings.HasSuffix(name, "BaseUrl") && slices.ContainsFunc(routes, func(r Route) bool { return strings.HasPrefix(r.Path, path+"/") }) {
 				continue
 			}
 			problems = append(problems, fmt.Sprintf("output %s points at %s, which no route of the template serves", name, path))
@@ -1109,15 +1133,26 @@ func refTarget(refs []Reference) string {
 	return ""
 }
 
-// expectedAlarms are the alarms on the platform's own counts (shared/metrics): metric, comparison and
-// threshold, all summed over at most 5 minutes.
+// expectedAlarms are the alarms on the platform's own metrics (shared/metrics). Failure counts are never
+// emitted as zero, so their missing data is healthy (notBreaching); the heartbeats (a ticket every 10 minutes,
+// the component token's age at every refresh run) alarm when their data stops (breaching).
 var expectedAlarms = []struct {
-	metric, comparison string
-	threshold          float64
+	metric     string
+	statistic  string // Statistic, or ExtendedStatistic (p99)
+	comparison string
+	threshold  float64
+	period     float64 // seconds
+	evals      float64
+	missing    string // TreatMissingData
 }{
-	{metrics.CampaignAppsFailed, "GreaterThanThreshold", 0},
-	{metrics.CampaignStepFailures, "GreaterThanOrEqualToThreshold", 20},
-	{metrics.RefreshFailures, "GreaterThanThreshold", 0},
+	{metrics.CampaignAppsFailed, "Sum", "GreaterThanThreshold", 0, 300, 1, "notBreaching"},
+	{metrics.CampaignStepFailures, "Sum", "GreaterThanOrEqualToThreshold", 20, 300, 1, "notBreaching"},
+	{metrics.RefreshFailures, "Sum", "GreaterThanThreshold", 0, 300, 1, "notBreaching"},
+	{metrics.TicketsReceived, "Sum", "LessThanThreshold", 1, 1800, 1, "breaching"},
+	{metrics.ComponentTokenAge, "Maximum", "GreaterThanThreshold", 7200, 300, 2, "breaching"},
+	{metrics.AuthorizersNeedReauth, "Sum", "GreaterThanOrEqualToThreshold", 1, 300, 1, "notBreaching"},
+	{metrics.MessageCallbackServerErrors, "Sum", "GreaterThanOrEqualToThreshold", 1, 300, 1, "notBreaching"},
+	{metrics.MessageCallbackLatency, "p99", "GreaterThanThreshold", 4000, 300, 1, "notBreaching"},
 }
 
 // dashboardMetrics are the shared/metrics names the dashboard must graph.
@@ -1126,6 +1161,9 @@ var dashboardMetrics = []string{
 	metrics.MessagesReceived, metrics.MessagesRelayed, metrics.RelayFailures,
 	metrics.CampaignAppsSubmitted, metrics.CampaignAppsReleased, metrics.CampaignAppsFailed, metrics.CampaignStepFailures,
 	metrics.JobsDeadLettered,
+	metrics.TicketsReceived, metrics.ComponentTokenAge, metrics.AuthorizersNeedReauth,
+	metrics.MessageCallbackLatency, metrics.MessageCallbackServerErrors,
+	metrics.GatewayRequests, metrics.GatewayTokenRetries,
 }
 
 // checkMonitoring: a dashboard whose body is valid JSON graphing every platform count, every queue's depth
@@ -1137,7 +1175,7 @@ func checkMonitoring(tpl *Template) []string {
 		problems = append(problems, "template.yaml declares no AWS::CloudWatch::Dashboard")
 	}
 	for _, id := range dashboards {
-		problems = append(problems, checkDashboard(tpl, id)...)
+		problems = append(problems, checkDashboard(tpl, id, dashboardMetrics)...)
 	}
 
 	for _, want := range expectedAlarms {
@@ -1157,15 +1195,21 @@ func checkMonitoring(tpl *Template) []string {
 			if props["ComparisonOperator"] != want.comparison || !ok || threshold != want.threshold {
 				fail("fires on %v %v, want %s %v", props["ComparisonOperator"], compact(props["Threshold"]), want.comparison, want.threshold)
 			}
-			if props["Statistic"] != "Sum" || period <= 0 || period*evals > 300 {
-				fail("%v over %v x %v s, want Sum over at most 5 minutes", props["Statistic"], compact(props["EvaluationPeriods"]), compact(props["Period"]))
+			statistic := props["Statistic"]
+			if statistic == nil {
+				statistic = props["ExtendedStatistic"]
 			}
-			// shared/metrics never emits a zero: no data is the normal, healthy state.
-			if props["TreatMissingData"] != "notBreaching" {
-				fail("TreatMissingData is %v, want notBreaching", compact(props["TreatMissingData"]))
+			if statistic != want.statistic || period != want.period || evals != want.evals {
+				fail("%v over %v x %v s, want %s over %v x %v s", statistic, compact(props["EvaluationPeriods"]), compact(props["Period"]), want.statistic, want.evals, want.period)
+			}
+			if props["TreatMissingData"] != want.missing {
+				fail("TreatMissingData is %v, want %s", compact(props["TreatMissingData"]), want.missing)
 			}
 			if len(asList(props["AlarmActions"])) == 0 {
 				fail("has no AlarmActions")
+			}
+			if len(asList(props["OKActions"])) == 0 {
+				fail("has no OKActions (no mail when it clears)")
 			}
 		}
 		if !found {
@@ -1182,7 +1226,7 @@ func checkMonitoring(tpl *Template) []string {
 
 // checkDashboard reads a DashboardBody (a !Sub string) as CloudWatch will: ${...} become values, the rest must
 // be JSON. Variables are kept as "{{Name}}" so dimension values can be traced to resources.
-func checkDashboard(tpl *Template, id string) []string {
+func checkDashboard(tpl *Template, id string, want []string) []string {
 	var problems []string
 	fail := func(format string, args ...any) { problems = append(problems, id+": "+fmt.Sprintf(format, args...)) }
 	body := subText(tpl.Properties(id)["DashboardBody"])
@@ -1227,7 +1271,7 @@ func checkDashboard(tpl *Template, id string) []string {
 			graphed[strings.Join(fields, " ")] = true
 		}
 	}
-	for _, name := range dashboardMetrics {
+	for _, name := range want {
 		if !graphed[metrics.Namespace+" "+name] {
 			fail("does not graph %s %s", metrics.Namespace, name)
 		}
@@ -1260,6 +1304,18 @@ var expectedGrants = map[string]map[string][]string{
 		"dynamodb:Scan":        {"Table"},
 		"sqs:SendMessage":      {"JobsQueue", "JobsDLQ"},
 		"sqs:SendMessageBatch": {"JobsQueue", "JobsDLQ"},
+		// The SQS event source polls with the function's role; SAM grants this only to roles it makes.
+		"sqs:ReceiveMessage": {"JobsQueue"}, "sqs:DeleteMessage": {"JobsQueue"}, "sqs:GetQueueAttributes": {"JobsQueue"},
+	},
+	// The token store's reads and leases; listing the authorizers queries and scans.
+	"GatewayFunction": {
+		"dynamodb:GetItem": {"Table"}, "dynamodb:PutItem": {"Table"}, "dynamodb:UpdateItem": {"Table"},
+		"dynamodb:Query": {"Table"}, "dynamodb:Scan": {"Table"},
+		"sqs:SendMessage": {"JobsQueue"}, // lifecycle notifications (needs_reauth)
+	},
+	"AuthRedirectFunction": {
+		"dynamodb:DeleteItem": {"Table"},     // a fan's sign-in request is taken once
+		"sqs:SendMessage":     {"JobsQueue"}, // lifecycle notifications (needs_reauth)
 	},
 }
 
@@ -1280,14 +1336,24 @@ func resourceKey(res any) string {
 }
 
 func checkGrants(tpl *Template, expected map[string]map[string][]string) []string {
+	runsAs := map[string]string{} // role -> the function that runs as it
+	for _, fn := range functions(tpl) {
+		if role := tpl.FunctionRole(fn); role != "" {
+			runsAs[role] = fn
+		}
+	}
 	granted := map[string]bool{} // "function action resource"
 	for _, st := range tpl.PolicyStatements() {
 		if st.Effect != "Allow" {
 			continue
 		}
+		owner := st.Owner
+		if fn, ok := runsAs[owner]; ok {
+			owner = fn
+		}
 		for _, a := range st.Actions {
 			for _, res := range st.Resources {
-				granted[st.Owner+" "+a+" "+resourceKey(res)] = true
+				granted[owner+" "+a+" "+resourceKey(res)] = true
 			}
 		}
 	}

@@ -150,6 +150,17 @@ func (s *Sandbox) InvalidateRefreshToken(appid string) {
 	}
 }
 
+// InvalidateAccessTokens makes every access token issued so far for appid answer 40001 at once, as WeChat
+// does when the account's tokens are reset elsewhere; the refresh token keeps working, so the next
+// api_authorizer_token issues a good one.
+func (s *Sandbox) InvalidateAccessTokens(appid string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.authorizers[appid]; a != nil {
+		a.tokens.revokeAll()
+	}
+}
+
 // AuthorizerTokenIssues returns when api_authorizer_token issued access
 // tokens for appid (sandbox clock), oldest first.
 func (s *Sandbox) AuthorizerTokenIssues(appid string) []time.Time {

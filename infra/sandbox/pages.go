@@ -240,6 +240,88 @@ func (s *Sandbox) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, resp)
 }
 
+// ticketScheduleLocked describes the ticket pushes for the status page: the
+// timer's interval (TicketInterval, the one in use), the last ticket push
+// (whoever asked for it: the timer, api_start_push_ticket, a release check or
+// the embedder) and when the timer pushes next. now is the sandbox clock,
+// wall the real clock the timer runs on.
+func (s *Sandbox) ticketScheduleLocked(now, wall time.Time) (interval, last, next string) {
+	interval = "关 off (0: 无定时推送 no timer)"
+	next = "不推送 none: 无定时器 no timer"
+	if d := s.cfg.TicketInterval; d > 0 {
+		interval = ShortDuration(d)
+		switch {
+		case !s.nextTicket.IsZero():
+			wait := max(s.nextTicket.Sub(wall), 0)
+			next = fmt.Sprintf("%s (%s)", now.Add(wait).Format(time.DateTime), In(wait))
+		case s.cfg.ManualFirstTicket:
+			next = "等待首次推送 waiting for the first push; 之后每 then every " + interval
+		default:
+			next = "即将 soon"
+		}
+	}
+	last = "尚无 none yet"
+	for i := len(s.pushes) - 1; i >= 0; i-- {
+		p := s.pushes[i]
+		if p.InfoType != InfoTicket {
+			continue
+		}
+		result := "成功 success"
+		if p.Err != nil {
+			result = fmt.Sprintf("失败 failed (HTTP %d)", p.Status)
+		}
+		last = fmt.Sprintf("%s (%s) %s", p.Time.Format(time.DateTime), Ago(max(now.Sub(p.Time), 0)), result)
+		break
+	}
+	return interval, last, next
+}
+
+// ShortDuration writes a duration without its zero tails: 10m, 1h30m, 45s (the local stack's status page
+// uses it too).
+func ShortDuration(d time.Duration) string {
+	out := d.String()
+	if strings.HasSuffix(out, "m0s") {
+		out = strings.TrimSuffix(out, "0s")
+	}
+	if strings.HasSuffix(out, "h0m") {
+		out = strings.TrimSuffix(out, "0m")
+	}
+	return out
+}
+
+// Ago and In say how long ago or how soon, roughly, in both languages: "3 分钟前 3 min ago", "2 小时后 in 2 h"
+// (the local stack's status page uses them too).
+func Ago(d time.Duration) string {
+	zh, en := roughly(d)
+	return zh + "前 " + en + " ago"
+}
+
+// In: see Ago.
+func In(d time.Duration) string {
+	zh, en := roughly(d)
+	return zh + "后 in " + en
+}
+
+func roughly(d time.Duration) (zh, en string) {
+	switch {
+	case d < time.Minute:
+		n := int64(d / time.Second)
+		return fmt.Sprintf("%d 秒", n), fmt.Sprintf("%d s", n)
+	case d < time.Hour:
+		n := int64(d / time.Minute)
+		return fmt.Sprintf("%d 分钟", n), fmt.Sprintf("%d min", n)
+	case d < 48*time.Hour:
+		h, m := int64(d/time.Hour), int64(d%time.Hour/time.Minute)
+		if m == 0 {
+			return fmt.Sprintf("%d 小时", h), fmt.Sprintf("%d h", h)
+		}
+		return fmt.Sprintf("%d 小时 %d 分钟", h, m), fmt.Sprintf("%d h %d min", h, m)
+	default:
+		n := int64(d / (24 * time.Hour))
+		return fmt.Sprintf("%d 天", n), fmt.Sprintf("%d days", n)
+	}
+}
+
 // GET /sandbox/: what the sandbox knows, for people. No secrets or tokens.
 func (s *Sandbox) serveStatus(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/sandbox" || r.URL.Path == "/" {
@@ -256,13 +338,10 @@ func (s *Sandbox) serveStatus(w http.ResponseWriter, r *http.Request) {
 		ReleasePath:    releaseCheckPath,
 		Groups:         groupNumbers(),
 		Rotate:         s.cfg.RotateRefreshTokens,
-		TicketInterval: "关 off",
 		Now:            s.now().Format(time.DateTime),
 	}
-	if s.cfg.TicketInterval > 0 {
-		v.TicketInterval = s.cfg.TicketInterval.String()
-	}
 	now := s.now()
+	v.TicketInterval, v.LastTicket, v.NextTicket = s.ticketScheduleLocked(now, time.Now())
 	for _, t := range s.tickets {
 		if now.Before(t.issued.Add(s.cfg.TicketTTL)) {
 			v.ValidTickets++
@@ -400,6 +479,7 @@ func groupNumbers() []int {
 
 type statusView struct {
 	ComponentAppID, PushURL, TicketInterval, Now, ComponentToken string
+	LastTicket, NextTicket                                       string
 	MessageURL, FanPath, FansPath, ReleasePath                   string
 	Rotate                                                       bool
 	ValidTickets                                                 int
@@ -528,7 +608,9 @@ a{color:#576b95}
 <tr><th>第三方平台 Component</th><td>{{.ComponentAppID}}</td></tr>
 <tr><th>推送地址 Push URL</th><td>{{if .PushURL}}{{.PushURL}}{{else}}未配置 none{{end}}</td></tr>
 <tr><th>消息与事件接收 Message URL</th><td>{{if .MessageURL}}{{.MessageURL}}{{else}}未配置 none (消息推送关闭 message pushes off){{end}}</td></tr>
-<tr><th>票据推送间隔 Ticket interval</th><td>{{.TicketInterval}}</td></tr>
+<tr><th>票据推送间隔 Ticket interval</th><td id="ticket-interval">{{.TicketInterval}}</td></tr>
+<tr><th>上次票据推送 Last ticket push</th><td id="ticket-last">{{.LastTicket}}</td></tr>
+<tr><th>下次票据推送 Next ticket push</th><td id="ticket-next">{{.NextTicket}}</td></tr>
 <tr><th>有效票据 Valid tickets</th><td>{{.ValidTickets}}</td></tr>
 <tr><th>令牌 Component token</th><td>{{.ComponentToken}}</td></tr>
 <tr><th>刷新令牌轮换 Refresh-token rotation</th><td>{{if .Rotate}}开 on{{else}}关 off{{end}}</td></tr>

@@ -47,6 +47,7 @@ func (s *Sandbox) Pushes() []Push {
 // PushURL, waiting for the receiver's answer. The ticket is valid whether or
 // not the push succeeds; with no PushURL it is only issued.
 func (s *Sandbox) PushTicket(ctx context.Context) (string, error) {
+	s.firstTicketOnce.Do(func() { close(s.firstTicket) }) // starts a ManualFirstTicket timer
 	now := s.now()
 	t := newTicket()
 	s.mu.Lock()

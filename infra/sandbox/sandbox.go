@@ -60,8 +60,15 @@ type Config struct {
 	PushDelay time.Duration
 
 	// TicketInterval is the ticket push period (WeChat: 10 minutes). 0 means
-	// no timer. When > 0 the first push happens right after Start.
+	// no timer. When > 0 the first push happens right after Start, unless
+	// ManualFirstTicket is set.
 	TicketInterval time.Duration
+	// ManualFirstTicket makes the ticket timer wait for the first PushTicket
+	// call instead of pushing right after Start, and push every
+	// TicketInterval from then on. For an embedder whose push URL is not
+	// served yet when the sandbox starts: the local stack pushes the first
+	// ticket itself once its ticket URL answers, and waits for the answer.
+	ManualFirstTicket bool
 
 	ComponentTokenTTL  time.Duration // default 2h; expires_in reports whole seconds
 	AuthorizerTokenTTL time.Duration // default 2h
@@ -173,8 +180,13 @@ type Sandbox struct {
 	speedupQuota  quotaMonth       // the component's speed-ups this month
 	started       bool
 	closed        bool
-	server        *http.Server
-	serverStopped chan struct{}
+	// The ticket timer, for the status page: nextTicket is when it pushes
+	// next (real clock; zero while it waits for the first manual push).
+	nextTicket      time.Time
+	firstTicket     chan struct{} // closed by the first PushTicket
+	firstTicketOnce sync.Once
+	server          *http.Server
+	serverStopped   chan struct{}
 
 	fresh freshconn.Tracker // connections that have not sent a request yet, closed at once by Close
 
@@ -266,6 +278,7 @@ func New(cfg Config) (*Sandbox, error) {
 		oauthCodes:   make(map[string]*oauthCode),
 		snsAccess:    make(map[string]*snsToken),
 		snsRefresh:   make(map[string]*snsToken),
+		firstTicket:  make(chan struct{}),
 	}
 	s.library = newTemplateLibrary(cfg.Now())
 	s.compTokens.tokens = make(map[string]*accessToken)
@@ -381,19 +394,38 @@ func (s *Sandbox) StartAt(addr string) (baseURL string, err error) {
 	return baseURL, nil
 }
 
-// ticketTimer pushes a ticket right away and then every TicketInterval, the
-// way WeChat pushes component_verify_ticket every ten minutes.
+// ticketTimer pushes a ticket right away (or, with ManualFirstTicket, waits
+// for the first PushTicket) and then every TicketInterval, the way WeChat
+// pushes component_verify_ticket every ten minutes.
 func (s *Sandbox) ticketTimer() {
-	t := time.NewTicker(s.cfg.TicketInterval)
-	defer t.Stop()
-	for {
-		_, _ = s.PushTicket(s.ctx) // a failed push is logged and recorded by push
+	if s.cfg.ManualFirstTicket {
 		select {
 		case <-s.ctx.Done():
 			return
-		case <-t.C:
+		case <-s.firstTicket:
 		}
 	}
+	t := time.NewTicker(s.cfg.TicketInterval)
+	defer t.Stop()
+	s.setNextTicket(time.Now().Add(s.cfg.TicketInterval))
+	if !s.cfg.ManualFirstTicket {
+		_, _ = s.PushTicket(s.ctx) // a failed push is logged and recorded by push
+	}
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case tick := <-t.C:
+			s.setNextTicket(tick.Add(s.cfg.TicketInterval))
+		}
+		_, _ = s.PushTicket(s.ctx)
+	}
+}
+
+func (s *Sandbox) setNextTicket(t time.Time) {
+	s.mu.Lock()
+	s.nextTicket = t
+	s.mu.Unlock()
 }
 
 // Close stops the server, the ticket timer and pending pushes, releases held

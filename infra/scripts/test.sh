@@ -36,6 +36,20 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 
+# CloudFormation lint of template.yaml: resource properties, references, conditions, per-region availability
+# (cfn-lint applies the SAM transform itself). Warnings fail as errors do: the template is kept warning-free,
+# and the one deliberate exception is ignored inside it (Metadata cfn-lint on the resource). The Go checks of
+# infra/samtemplate run with the tests below either way.
+if command -v cfn-lint >/dev/null 2>&1; then
+  echo "test: cfn-lint template.yaml ($(cfn-lint --version 2>&1))" >&2
+  if ! cfn-lint --non-zero-exit-code warning template.yaml; then
+    echo "test: cfn-lint reports problems in template.yaml (above)" >&2
+    exit 1
+  fi
+else
+  echo "cfn-lint not installed: skipping the CloudFormation lint (pip install cfn-lint)" >&2
+fi
+
 # REQUIRE_EMULATORS turns "emulator missing" skips into failures: CI never passes by skipping.
 export REQUIRE_EMULATORS=1
 exec "$root/infra/scripts/with-emulators.sh" go test -race -count=1 -timeout 20m "${@:-./...}"

@@ -3,6 +3,11 @@
 # command ends, whatever way it ends. The command sees AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SQS and dummy
 # credentials, so the AWS SDK's default config talks to the emulators.
 #   infra/scripts/with-emulators.sh go test ./...
+#   infra/scripts/with-emulators.sh --stop-ok build/devstack
+#
+# A stop asked for with INT, TERM or HUP ends the script with 128+signal (an interrupted test run failed), or,
+# with --stop-ok (make dev, which runs until it is stopped), with 0 once the command stopped cleanly (status 0)
+# and the emulators are stopped.
 #
 # The command and each emulator run in their own process group (setsid), and stopping one means TERM to its
 # whole group: `go test` and devstack start processes of their own, which must not outlive the run. The groups
@@ -11,6 +16,13 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 dir="${EMULATOR_DIR:-$root/.cache/emulators}"
+stop_ok=""
+if [ "${1:-}" = "--stop-ok" ]; then
+  stop_ok=1
+  shift
+fi
+[ $# -gt 0 ] || { echo "usage: with-emulators.sh [--stop-ok] command [args...]" >&2; exit 2; }
+command_name=$1
 command -v setsid >/dev/null 2>&1 || { echo "with-emulators: setsid is required (apt-get install util-linux)" >&2; exit 1; }
 "$root/infra/scripts/install-emulators.sh"
 
@@ -30,15 +42,21 @@ wait_port() {
 }
 
 # stop_group pid: TERM to the process group led by pid, up to 10 s to finish, then KILL whatever is left.
+# stopped_status is then the leader's exit status.
 stop_group() {
   local pid=$1 i
-  kill -TERM -- "-$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+  if ! kill -TERM -- "-$pid" 2>/dev/null; then
+    wait "$pid" 2>/dev/null
+    stopped_status=$?
+    return 0
+  fi
   for ((i = 0; i < 100; i++)); do
     kill -0 -- "-$pid" 2>/dev/null || break
     sleep 0.1
   done
   kill -KILL -- "-$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
+  stopped_status=$?
   return 0
 }
 
@@ -46,23 +64,39 @@ logs=$(mktemp -d -t emulators.XXXXXX)
 emulators=()
 child=""
 stopped=""   # set when INT/TERM/HUP asked us to stop: that is not a failure
+stopped_status=0
 cleanup() {
   local status=$?
   set +e
   trap '' INT TERM HUP # a second Ctrl-C must not cut the clean-up short
-  [ -n "$child" ] && stop_group "$child"
+  if [ -n "$child" ]; then
+    stop_group "$child" # first, while the emulators still answer: devstack stops its functions
+    if [ -n "$stopped" ] && [ -n "$stop_ok" ]; then
+      case $stopped_status in
+        0 | 143) status=0 ;; # stopped cleanly, or by our TERM
+        *) echo "with-emulators: $command_name did not stop cleanly (status $stopped_status)" >&2; status=$stopped_status ;;
+      esac
+    fi
+  elif [ -n "$stopped" ] && [ -n "$stop_ok" ]; then
+    status=0 # stopped while the emulators were starting
+  fi
   for p in "${emulators[@]}"; do stop_group "$p"; done
   if [ "$status" = 0 ] || [ -n "$stopped" ]; then
     rm -rf "$logs"
   else
     echo "with-emulators: emulator logs kept in $logs" >&2
   fi
+  if [ -n "$stopped" ] && [ -n "$stop_ok" ] && [ "$status" = 0 ]; then
+    echo "with-emulators: emulators stopped" >&2
+  fi
   exit "$status"
 }
 trap cleanup EXIT
-trap 'stopped=1; exit 130' INT
-trap 'stopped=1; exit 143' TERM
-trap 'stopped=1; exit 129' HUP
+# The signal traps ignore further signals at once: make passes a TERM on to us after the one to its group.
+on_signal() { trap '' INT TERM HUP; stopped=1; exit "$1"; }
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
+trap 'on_signal 129' HUP
 
 ddb_port=$(free_port)
 # From its own folder: DynamoDB Local writes a metadata file into the working directory.

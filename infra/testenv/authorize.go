@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wxtpp/platform/infra/sandbox"
+	"github.com/wxtpp/platform/shared/credentials"
 	"github.com/wxtpp/platform/shared/tokenstore"
 	"github.com/wxtpp/platform/shared/wxapi"
 )
@@ -73,4 +74,24 @@ func authorize(ctx context.Context, wx *sandbox.Sandbox, api *wxapi.Client, stor
 		}
 	}
 	return nil
+}
+
+// Component stores a fresh ticket from the sandbox and returns the component token source with its first
+// token, as the ticket function leaves things once WeChat's first ticket arrived.
+func Component(t testing.TB, wx *sandbox.Sandbox, api *wxapi.Client, store *tokenstore.Store) (*credentials.Component, string) {
+	t.Helper()
+	ctx := context.Background()
+	ticket, err := wx.PushTicket(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.PutTicket(ctx, ComponentAppID, ticket, time.Now().Unix()); err != nil {
+		t.Fatal(err)
+	}
+	comp := credentials.NewComponent(store, api, ComponentAppID, ComponentSecret, credentials.Options{})
+	tok, err := comp.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return comp, tok
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/wxtpp/platform/shared/logging"
+	"github.com/wxtpp/platform/shared/metrics"
 	"github.com/wxtpp/platform/shared/pushes"
 	"github.com/wxtpp/platform/shared/tokenstore"
 	"github.com/wxtpp/platform/shared/wxcrypt"
@@ -125,6 +126,7 @@ func (h *Handler) ticket(ctx context.Context, ev Event) error {
 		return err
 	}
 	log.Info("component_verify_ticket received", "stored", stored)
+	metrics.Count(log, map[string]float64{metrics.TicketsReceived: 1})
 	if h.Component == nil {
 		return nil
 	}

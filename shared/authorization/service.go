@@ -31,6 +31,7 @@ import (
 	"github.com/wxtpp/platform/shared/authevents"
 	"github.com/wxtpp/platform/shared/credentials"
 	"github.com/wxtpp/platform/shared/jobs"
+	"github.com/wxtpp/platform/shared/lifecycle"
 	"github.com/wxtpp/platform/shared/logging"
 	"github.com/wxtpp/platform/shared/table"
 	"github.com/wxtpp/platform/shared/tokenstore"
@@ -90,6 +91,8 @@ type Service struct {
 	Queue *jobs.Queue
 	// RetryBase is the first delay of those jobs (jobs.Backoff); 0 = jobs.DefaultRetryBase.
 	RetryBase time.Duration
+	// Notifier tells the tenant when its account is authorized, updated or revoked (nil: nobody is told).
+	Notifier *lifecycle.Notifier
 
 	// PreAuthMinLife: a cached pre_auth_code is reused while it has at least this long to live. Default 5m.
 	PreAuthMinLife time.Duration
@@ -168,7 +171,7 @@ func (s *Service) Authorized(ctx context.Context, ev authevents.Event) error {
 		}
 	}
 	err := s.push(ctx, AuthorizationJob{AppID: ev.AuthorizerAppID, Code: ev.AuthorizationCode,
-		CreateTime: ev.CreateTime, PreAuthCode: ev.PreAuthCode}, PushWait)
+		CreateTime: ev.CreateTime, PreAuthCode: ev.PreAuthCode, InfoType: ev.InfoType}, PushWait)
 	switch {
 	case err == nil:
 		return nil
@@ -180,7 +183,7 @@ func (s *Service) Authorized(ctx context.Context, ev authevents.Event) error {
 		return err // not acknowledged: WeChat sends it again
 	}
 	job := AuthorizationJob{Envelope: jobs.Envelope{Type: JobType, Version: jobs.Version, Attempt: 1}, AppID: ev.AuthorizerAppID,
-		Code: ev.AuthorizationCode, CreateTime: ev.CreateTime, PreAuthCode: ev.PreAuthCode}
+		Code: ev.AuthorizationCode, CreateTime: ev.CreateTime, PreAuthCode: ev.PreAuthCode, InfoType: ev.InfoType}
 	if qerr := s.Queue.Send(ctx, job, jobs.Backoff(s.RetryBase, 1)); qerr != nil {
 		return fmt.Errorf("%w (and it was not queued: %v)", err, qerr)
 	}
@@ -202,13 +205,25 @@ type AuthorizationJob struct {
 	Code        string `json:"code"`
 	CreateTime  int64  `json:"create_time"`
 	PreAuthCode string `json:"pre_auth_code,omitempty"`
+	InfoType    string `json:"info_type,omitempty"` // authorized or updateauthorized: what the tenant is told
 }
 
-// push completes one push (or its job).
+// push completes one push (or its job) and tells the tenant.
 func (s *Service) push(ctx context.Context, j AuthorizationJob, wait time.Duration) error {
 	at := time.Unix(j.CreateTime, 0)
-	_, err := s.complete(ctx, delivery{code: j.Code, appID: j.AppID, at: at, after: at, preAuthCode: j.PreAuthCode, wait: wait})
-	return err
+	a, err := s.complete(ctx, delivery{code: j.Code, appID: j.AppID, at: at, after: at, preAuthCode: j.PreAuthCode, wait: wait})
+	if err != nil {
+		return err
+	}
+	typ := lifecycle.AccountAuthorized
+	if j.InfoType == "updateauthorized" {
+		typ = lifecycle.AccountPermissionsUpdated
+	}
+	if a.Status == tokenstore.StatusAuthorized && a.AuthCode == j.Code {
+		s.Notifier.Notify(ctx, lifecycle.Event{Type: typ, Tenant: a.Tenant, AppID: a.AppID, At: at, Key: j.Code,
+			Details: map[string]any{"kind": a.Kind, "status": a.Status, "permission_sets": a.PermissionSets, "nickname": a.Info.NickName}})
+	}
+	return nil
 }
 
 // HandleJob runs an authorization job (the jobs function).
@@ -647,6 +662,9 @@ func (s *Service) Unauthorized(ctx context.Context, ev authevents.Event) error {
 		return err
 	}
 	logging.From(ctx).Info("authorizer revoked", "authorizer_appid", ev.AuthorizerAppID, "changed", revoked)
+	if revoked {
+		s.Notifier.NotifyAccount(ctx, lifecycle.AccountRevoked, ev.AuthorizerAppID, time.Unix(ev.CreateTime, 0), fmt.Sprint(ev.CreateTime), nil)
+	}
 	return nil
 }
 

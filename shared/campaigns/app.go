@@ -14,6 +14,7 @@ import (
 	"github.com/wxtpp/platform/shared/audits"
 	"github.com/wxtpp/platform/shared/credentials"
 	"github.com/wxtpp/platform/shared/jobs"
+	"github.com/wxtpp/platform/shared/lifecycle"
 	"github.com/wxtpp/platform/shared/logging"
 	"github.com/wxtpp/platform/shared/metrics"
 	"github.com/wxtpp/platform/shared/table"
@@ -305,10 +306,25 @@ func (x *run) finish(ctx context.Context, state string, ch *change) error {
 	switch state {
 	case StateReleased:
 		metrics.Count(x.log, map[string]float64{metrics.CampaignAppsReleased: 1})
+		x.notify(ctx, lifecycle.CampaignAppReleased, state, ch)
 	case StateFailed, StateBlocked:
 		metrics.Count(x.log, map[string]float64{metrics.CampaignAppsFailed: 1})
+		x.notify(ctx, lifecycle.CampaignAppFailed, state, ch)
 	}
 	return nil
+}
+
+// notify tells the app's tenant that it is released or failed (once per app and state: the delivery id is
+// the same for a repeat).
+func (x *run) notify(ctx context.Context, typ, state string, ch *change) {
+	d := map[string]any{"campaign_id": x.a.CampaignID, "state": state, "user_version": x.spec.UserVersion}
+	for _, f := range []struct{ field, key string }{{"ErrCode", "errcode"}, {"ErrMsg", "errmsg"}, {"FailedStep", "failed_step"}} {
+		if v, ok := ch.set[f.field]; ok {
+			d[f.key] = v
+		}
+	}
+	x.r.Notifier.Notify(ctx, lifecycle.Event{Type: typ, Tenant: x.a.Tenant, AppID: x.a.AppID, At: x.r.now(),
+		Key: x.a.CampaignID + "/" + state + "/" + fmt.Sprint(x.a.Version), Details: d})
 }
 
 // let lets the app go in its state, to be run again after delay (a wait, or a retry), with a note saying

@@ -19,6 +19,7 @@ import (
 
 	"github.com/wxtpp/platform/shared/audits"
 	"github.com/wxtpp/platform/shared/jobs"
+	"github.com/wxtpp/platform/shared/lifecycle"
 	"github.com/wxtpp/platform/shared/table"
 	"github.com/wxtpp/platform/shared/tokenstore"
 	"github.com/wxtpp/platform/shared/wxapi"
@@ -106,6 +107,8 @@ type Runner struct {
 	Timing   Timing
 	Logger   *slog.Logger
 	Now      func() time.Time
+	// Notifier tells tenants when their apps are released or fail (nil: nobody is told).
+	Notifier *lifecycle.Notifier
 
 	specs sync.Map // campaign id -> Spec: a campaign's spec never changes
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wxtpp/platform/shared/logging"
+	"github.com/wxtpp/platform/shared/metrics"
 	"github.com/wxtpp/platform/shared/tokenstore"
 	"github.com/wxtpp/platform/shared/wxapi"
 )
@@ -25,6 +26,9 @@ type Authorizers struct {
 	api       AuthorizerAPI
 	store     *tokenstore.Store
 	l         *leaser
+	// OnNeedsReauth, when set, is told of each account this process newly marked needs_reauth (the
+	// platform tells the account's tenant: shared/lifecycle).
+	OnNeedsReauth func(ctx context.Context, appID, reason string)
 }
 
 // NewAuthorizers returns the authorizer token source.
@@ -117,6 +121,10 @@ func (a *Authorizers) fetch(ctx context.Context, appID string, cur tokenstore.Cr
 		}
 		if marked {
 			logging.From(ctx).Warn("authorizer must re-authorize", "authorizer_appid", appID, "errcode", wxapi.Code(err))
+			metrics.Count(logging.From(ctx), map[string]float64{metrics.AuthorizersNeedReauth: 1})
+			if a.OnNeedsReauth != nil {
+				a.OnNeedsReauth(ctx, appID, reason)
+			}
 		}
 		a.l.forget(tokenstore.AuthorizerKey(appID))
 		return fetched{}, &NotAuthorizedError{Key: tokenstore.AuthorizerKey(appID), Status: tokenstore.StatusNeedsReauth, Cause: err}

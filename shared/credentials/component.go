@@ -88,6 +88,18 @@ func (c *Component) Invalidate(ctx context.Context, token string) error {
 	return c.l.invalidate(ctx, c.key(), token)
 }
 
+// Expiry is when the stored component token expires (zero when there is none, or it was invalidated).
+func (c *Component) Expiry(ctx context.Context) (time.Time, error) {
+	cur, err := c.store.Credential(ctx, c.key())
+	if errors.Is(err, tokenstore.ErrNotFound) || err == nil && cur.ExpiresAt == 0 {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	return cur.Expires(), nil
+}
+
 // Do calls fn with a valid component token. If WeChat answers that the token is invalid or expired, the
 // token is invalidated and fn is called once more with a refreshed one.
 func (c *Component) Do(ctx context.Context, fn func(token string) error) error {

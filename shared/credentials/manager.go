@@ -88,6 +88,10 @@ type leaser struct {
 	sf    singleflight.Group // one table round trip per key per process at a time
 	mu    sync.Mutex
 	cache map[tokenstore.Key]cached
+	// rejected is the last token WeChat rejected per key. A table read that raced with its invalidation can
+	// still return it as fresh; it is never served or cached again, so callers wait for the refresh instead
+	// of retrying with the same dead token.
+	rejected map[tokenstore.Key]string
 }
 
 // cached is a token this process holds. One past its refresh margin (someone else is refreshing it) is
@@ -104,7 +108,7 @@ func newLeaser(store *tokenstore.Store, opts Options) *leaser {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return &leaser{store: store, opts: opts.withDefaults(), owner: hex.EncodeToString(b[:]),
-		cache: map[tokenstore.Key]cached{}}
+		cache: map[tokenstore.Key]cached{}, rejected: map[tokenstore.Key]string{}}
 }
 
 // requestOwner names one lease request: the process's owner plus a sequence number.
@@ -118,7 +122,7 @@ func (l *leaser) token(ctx context.Context, src source) (string, error) {
 	l.mu.Lock()
 	e, ok := l.cache[src.key]
 	l.mu.Unlock()
-	if ok && (e.cred.FreshUntil(now.Add(l.opts.Margin)) || now.Before(e.recheck) && e.cred.FreshUntil(now.Add(l.opts.MinValidity))) {
+	if ok && !l.isRejected(src.key, e.cred.AccessToken) && (e.cred.FreshUntil(now.Add(l.opts.Margin)) || now.Before(e.recheck) && e.cred.FreshUntil(now.Add(l.opts.MinValidity))) {
 		return e.cred.AccessToken, nil
 	}
 	v, err, _ := l.sf.Do(src.key.String(), func() (any, error) { return l.refresh(ctx, src) })
@@ -133,8 +137,17 @@ func (l *leaser) token(ctx context.Context, src source) (string, error) {
 // remember caches a token this process got from the table or from WeChat.
 func (l *leaser) remember(key tokenstore.Key, c tokenstore.Credential) {
 	l.mu.Lock()
-	l.cache[key] = cached{cred: c, recheck: l.opts.Now().Add(recheckDue)}
+	if l.rejected[key] != c.AccessToken {
+		l.cache[key] = cached{cred: c, recheck: l.opts.Now().Add(recheckDue)}
+	}
 	l.mu.Unlock()
+}
+
+// isRejected reports whether WeChat rejected token (the last one this process saw rejected for key).
+func (l *leaser) isRejected(key tokenstore.Key, token string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return token != "" && l.rejected[key] == token
 }
 
 // forget drops a cached token (it was found invalid, or the account is gone).
@@ -173,8 +186,9 @@ func (l *leaser) refresh(ctx context.Context, src source) (tokenstore.Credential
 		if src.mustExist && cur.Status != "" && cur.Status != tokenstore.StatusAuthorized {
 			return tokenstore.Credential{}, &NotAuthorizedError{Key: src.key, Status: cur.Status}
 		}
-		// Someone else refreshed it already, or is refreshing a token that still has some life: use it.
-		if cur.FreshUntil(now.Add(l.opts.MinValidity)) {
+		// Someone else refreshed it already, or is refreshing a token that still has some life: use it (unless
+		// WeChat rejected it and the table does not show that yet).
+		if cur.FreshUntil(now.Add(l.opts.MinValidity)) && !l.isRejected(src.key, cur.AccessToken) {
 			return cur, nil
 		}
 		if now.After(deadline) {
@@ -263,6 +277,7 @@ func (l *leaser) refreshHeld(ctx context.Context, src source, cur tokenstore.Cre
 // still the stored one, and forget it here, so the next token() refreshes (once, across all callers).
 func (l *leaser) invalidate(ctx context.Context, key tokenstore.Key, token string) error {
 	l.mu.Lock()
+	l.rejected[key] = token
 	if e, ok := l.cache[key]; ok && e.cred.AccessToken == token {
 		delete(l.cache, key)
 	}

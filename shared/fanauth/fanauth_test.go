@@ -78,17 +78,8 @@ func newEnv(t *testing.T) *env {
 	})
 	e.sbURL = base
 	api := &wxapi.Client{BaseURL: base, Timeout: 5 * time.Second, Backoff: 10 * time.Millisecond, Logger: slog.New(slog.NewJSONHandler(e.logs, nil))}
-	ticket, err := e.wx.PushTicket(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.store.PutTicket(ctx, testenv.ComponentAppID, ticket, time.Now().Unix()); err != nil {
-		t.Fatal(err)
-	}
-	comp := credentials.NewComponent(e.store, api, testenv.ComponentAppID, testenv.ComponentSecret, credentials.Options{})
-	if e.compTok, err = comp.Token(ctx); err != nil {
-		t.Fatal(err)
-	}
+	comp, compTok := testenv.Component(t, e.wx, api, e.store)
+	e.compTok = compTok
 	pick := func(ids ...string) []sandbox.Account {
 		var out []sandbox.Account
 		for _, a := range accounts {

@@ -24,7 +24,16 @@ func New(w io.Writer, level string) *slog.Logger {
 	default:
 		l = slog.LevelInfo
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l, ReplaceAttr: DurationText}))
+}
+
+// DurationText is a slog ReplaceAttr that writes durations with their unit ("1.5s", "230ms") instead of the
+// JSON handler's bare nanosecond count, so a log reader never has to guess the unit.
+func DurationText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
 }
 
 // FromEnv is New(os.Stdout, $LOG_LEVEL): what a Lambda function uses (stdout goes to CloudWatch Logs).

@@ -86,8 +86,20 @@ func (h *Handler) init() {
 	})
 }
 
-// Handle is the Lambda handler (API Gateway HTTP API, payload 2.0).
+// Handle is the Lambda handler (API Gateway HTTP API, payload 2.0). Every answer's latency, and each 5xx,
+// is a metric: WeChat gives up after 5 s, and retries a push that failed.
 func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	began := time.Now()
+	resp, err := h.handle(ctx, req)
+	log := h.logger().With("request_id", req.RequestContext.RequestID)
+	metrics.Milliseconds(log, map[string]float64{metrics.MessageCallbackLatency: max(float64(time.Since(began).Microseconds())/1000, 0.001)})
+	if err != nil || resp.StatusCode >= 500 {
+		metrics.Count(log, map[string]float64{metrics.MessageCallbackServerErrors: 1})
+	}
+	return resp, err
+}
+
+func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	h.init()
 	start := h.now()
 	log := h.logger().With("request_id", req.RequestContext.RequestID)

@@ -29,6 +29,28 @@ const (
 	CampaignAppsFailed    = "CampaignAppsFailed"   // apps ending failed or blocked
 	CampaignStepFailures  = "CampaignStepFailures" // a step's WeChat call failed (retried or final)
 	JobsDeadLettered      = "JobsDeadLettered"
+	TicketsReceived       = "TicketsReceived"       // verified component_verify_ticket pushes
+	AuthorizersNeedReauth = "AuthorizersNeedReauth" // accounts newly marked needs_reauth
+	// MessageCallbackServerErrors counts message-URL answers with a 5xx status (WeChat retries, then gives up).
+	MessageCallbackServerErrors = "MessageCallbackServerErrors"
+	GatewayRequests             = "GatewayRequests"     // WeChat calls forwarded for the provider's services
+	GatewayTokenRetries         = "GatewayTokenRetries" // forwarded calls retried after 40001/42001
+)
+
+// Metric names with other units.
+const (
+	// MessageCallbackLatency is how long the message URL took to answer, in milliseconds (WeChat waits 5 s).
+	MessageCallbackLatency = "MessageCallbackLatency"
+	// ComponentTokenAge is how old the stored component token is, in seconds, at each refresh run: past its
+	// lifetime (7200 s) the refresher is not keeping it fresh.
+	ComponentTokenAge = "ComponentTokenAge"
+)
+
+// Units of the metrics emitted here (CloudWatch's names).
+const (
+	UnitCount        = "Count"
+	UnitMilliseconds = "Milliseconds"
+	UnitSeconds      = "Seconds"
 )
 
 // maxPerRecord is EMF's limit of metric definitions in one directive.
@@ -42,7 +64,15 @@ const maxPerRecord = 100
 //
 // The record is only a metric if its keys reach the top level of the JSON line: pass a logger built on
 // slog's JSON handler without WithGroup (With attributes are fine), at a level that lets Info through.
-func Count(log *slog.Logger, counts map[string]float64) {
+func Count(log *slog.Logger, counts map[string]float64) { emit(log, UnitCount, counts) }
+
+// Milliseconds emits values in milliseconds, as Count does counts.
+func Milliseconds(log *slog.Logger, values map[string]float64) { emit(log, UnitMilliseconds, values) }
+
+// Seconds emits values in seconds, as Count does counts.
+func Seconds(log *slog.Logger, values map[string]float64) { emit(log, UnitSeconds, values) }
+
+func emit(log *slog.Logger, unit string, counts map[string]float64) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -77,7 +107,7 @@ func Count(log *slog.Logger, counts map[string]float64) {
 	defs := make([]definition, len(names))
 	attrs := make([]slog.Attr, 0, len(names)+1)
 	for i, name := range names {
-		defs[i] = definition{Name: name, Unit: "Count"}
+		defs[i] = definition{Name: name, Unit: unit}
 	}
 	attrs = append(attrs, slog.Any("_aws", metadata{
 		Timestamp:         time.Now().UnixMilli(),

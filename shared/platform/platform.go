@@ -22,7 +22,9 @@ import (
 	"github.com/wxtpp/platform/shared/config"
 	"github.com/wxtpp/platform/shared/credentials"
 	"github.com/wxtpp/platform/shared/jobs"
+	"github.com/wxtpp/platform/shared/lifecycle"
 	"github.com/wxtpp/platform/shared/logging"
+	"github.com/wxtpp/platform/shared/tenants"
 	"github.com/wxtpp/platform/shared/tokenstore"
 	"github.com/wxtpp/platform/shared/wxapi"
 	"github.com/wxtpp/platform/shared/wxcrypt"
@@ -40,6 +42,8 @@ type Platform struct {
 	Component   *credentials.Component
 	Authorizers *credentials.Authorizers
 	Queue       *jobs.Queue // QUEUE_URL and DLQ_URL
+	// Notifier tells tenants about their accounts' lifecycle (nil without QUEUE_URL: nobody is told).
+	Notifier *lifecycle.Notifier
 }
 
 // Load reads the configuration (secrets from SSM when SECRETS_PARAMETER_PREFIX is set) and builds the clients.
@@ -84,18 +88,25 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) (*Platform, err
 	}
 	opts := credentials.Options{Margin: cfg.RefreshMargin}
 	component := credentials.NewComponent(store, api, cfg.ComponentAppID, cfg.Secrets.ComponentSecret, opts)
-	return &Platform{
+	p := &Platform{
 		Config: cfg, Logger: log, AWS: awsCfg, DB: db, Store: store, WeChat: api, Crypter: crypter,
 		Component: component, Authorizers: credentials.NewAuthorizers(store, component, api, opts),
 		Queue: &jobs.Queue{SQS: sqs.NewFromConfig(awsCfg), URL: cfg.QueueURL, DLQURL: cfg.DLQURL},
-	}, nil
+	}
+	if cfg.QueueURL != "" {
+		p.Notifier = &lifecycle.Notifier{Tenants: tenants.New(store.Table()), Accounts: store, Queue: p.Queue}
+	}
+	p.Authorizers.OnNeedsReauth = func(ctx context.Context, appID, reason string) {
+		p.Notifier.NotifyAccount(ctx, lifecycle.AccountNeedsReauth, appID, time.Now(), "", map[string]any{"reason": reason})
+	}
+	return p, nil
 }
 
 // Campaigns is the release pipeline over the platform's table, queue and WeChat client.
 func (p *Platform) Campaigns() *campaigns.Runner {
 	r := campaigns.New(p.Store.Table(), p.Store, p.Authorizers, p.WeChat, p.Queue)
 	r.Timing = campaigns.Timing{RetryBase: p.Config.RetryBase, Stall: p.Config.StepStallAfter, AuditCheck: p.Config.AuditCheckAfter}
-	r.Logger = p.Logger
+	r.Logger, r.Notifier = p.Logger, p.Notifier
 	return r
 }
 

@@ -277,6 +277,31 @@ func (r *Refresher) report(ctx context.Context, rep Report) {
 		metrics.TokensRefreshed: float64(rep.Refreshed),
 		metrics.RefreshFailures: float64(failures),
 	})
+	r.reportComponentAge(ctx)
+}
+
+// ComponentTokenLifetime is how long WeChat's component tokens live (expires_in 7200).
+const ComponentTokenLifetime = 2 * time.Hour
+
+// reportComponentAge emits how old the stored component token is: past ComponentTokenLifetime (or with no
+// token at all) nothing keeps it fresh, and the ComponentTokenAge alarm fires.
+func (r *Refresher) reportComponentAge(ctx context.Context) {
+	c, ok := r.Component.(interface {
+		Expiry(context.Context) (time.Time, error)
+	})
+	if !ok {
+		return
+	}
+	exp, err := c.Expiry(ctx)
+	if err != nil {
+		logging.From(ctx).Warn("component token expiry not read", "error", err.Error())
+		return
+	}
+	age := ComponentTokenLifetime.Seconds() * 10 // none stored: far past its lifetime
+	if !exp.IsZero() {
+		age = ComponentTokenLifetime.Seconds() - exp.Sub(r.now()).Seconds()
+	}
+	metrics.Seconds(logging.From(ctx), map[string]float64{metrics.ComponentTokenAge: max(age, 0.001)})
 }
 
 func (r *Refresher) now() time.Time {

@@ -29,7 +29,8 @@ func NewJob(d Delivery) Job {
 	return Job{Envelope: jobs.Envelope{Type: JobType, Version: jobs.Version, Attempt: 1}, Delivery: d}
 }
 
-// Retrier runs relay jobs: the tenant's webhook and secret are read again (they may have changed), and a
+// Retrier runs relay jobs: retries of relayed messages, and lifecycle notifications (shared/lifecycle, whose
+// first delivery is a job too). The tenant's webhook and secret are read again (they may have changed), and a
 // reply is ignored (WeChat's 5 s for a passive reply are long gone).
 type Retrier struct {
 	Client    *Client
@@ -62,6 +63,6 @@ func (r *Retrier) Handle(ctx context.Context, m jobs.Message) error {
 	if _, err := r.Client.Deliver(ctx, t.Webhook, t.SigningSecret, d); err != nil { // a reply now is too late
 		return jobs.Retry(jobs.Backoff(r.RetryBase, m.Attempt+1), MaxAttempts, fmt.Errorf("delivery %s: %w", d.ID, err))
 	}
-	log.Info("delivered to the webhook on retry", "attempt", m.Attempt+1)
+	log.Info("delivered to the webhook by the jobs function", "attempt", m.Attempt+1)
 	return nil
 }

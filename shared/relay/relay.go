@@ -39,13 +39,22 @@ const DefaultTimeout = 3 * time.Second
 // maxAnswer bounds what is read of a webhook's answer.
 const maxAnswer = 64 << 10
 
-// Delivery is one message or event relayed to a tenant. ID is the same on every retry of the same push, so
-// the merchant can ignore a repeat.
+// Delivery is one message or event relayed to a tenant, or one of the platform's own notifications about
+// the tenant's accounts. ID is the same on every retry of the same push or notification, so the merchant can
+// ignore a repeat.
 type Delivery struct {
-	ID      string         `json:"delivery_id"`
-	Tenant  string         `json:"tenant"`
-	AppID   string         `json:"appid"`
-	Message map[string]any `json:"message"` // the decrypted fields under WeChat's own names
+	ID           string         `json:"delivery_id"`
+	Tenant       string         `json:"tenant"`
+	AppID        string         `json:"appid"`
+	Message      map[string]any `json:"message,omitempty"`      // a WeChat push: the decrypted fields under WeChat's own names
+	Notification *Notification  `json:"notification,omitempty"` // or the platform's notification
+}
+
+// Notification is a change in an account's life the platform tells its tenant about (shared/lifecycle).
+type Notification struct {
+	Type    string         `json:"type"` // e.g. account.authorized, campaign.app_released
+	At      int64          `json:"at"`   // unix seconds
+	Details map[string]any `json:"details,omitempty"`
 }
 
 // Errors of a delivery. Every one means "not delivered": the caller retries later.

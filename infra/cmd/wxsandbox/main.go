@@ -30,10 +30,11 @@ import (
 	"time"
 
 	"github.com/wxtpp/platform/infra/sandbox"
+	"github.com/wxtpp/platform/shared/logging"
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{ReplaceAttr: logging.DurationText}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, log)
 	stop()
