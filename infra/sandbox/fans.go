@@ -190,7 +190,8 @@ func (s *Sandbox) serveFanAvatar(w http.ResponseWriter, r *http.Request) {
 // safeNext reports whether next is a path on this site: it starts with one
 // "/" (not "//" or "/\", which browsers take for another host).
 func safeNext(next string) bool {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	// No backslash anywhere: http.Redirect cleans "/./\evil.com" to "/\evil.com", which browsers read as //evil.com.
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
 		return false
 	}
 	if strings.ContainsFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f }) {

@@ -423,7 +423,7 @@ func TestFanCookieSwitching(t *testing.T) {
 		t.Fatalf("use=fan-3&next: HTTP %d, Location %q", r.status, r.location)
 	}
 	// Other sites are not a next.
-	for _, bad := range []string{"//evil.example/x", "https://evil.example/", `/\evil.example`, "evil"} {
+	for _, bad := range []string{"//evil.example/x", "https://evil.example/", `/\evil.example`, `/./\evil.example`, `/a/../\evil.example`, "evil"} {
 		r = o.browse(t, http.MethodGet, fansPath+"?"+url.Values{"use": {"fan-3"}, "next": {bad}}.Encode(), "", nil)
 		if r.status != http.StatusOK || r.location != "" || fanCookieOf(r) == nil {
 			t.Fatalf("next %q: HTTP %d, Location %q", bad, r.status, r.location)

@@ -123,7 +123,10 @@ func (a *Authorizers) fetch(ctx context.Context, appID string, cur tokenstore.Cr
 			logging.From(ctx).Warn("authorizer must re-authorize", "authorizer_appid", appID, "errcode", wxapi.Code(err))
 			metrics.Count(logging.From(ctx), map[string]float64{metrics.AuthorizersNeedReauth: 1})
 			if a.OnNeedsReauth != nil {
-				a.OnNeedsReauth(ctx, appID, reason)
+				// Its own context: the refresh's may be nearly spent, and the account is marked only once.
+				nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				a.OnNeedsReauth(nctx, appID, reason)
+				cancel()
 			}
 		}
 		a.l.forget(tokenstore.AuthorizerKey(appID))

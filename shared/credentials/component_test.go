@@ -1,6 +1,7 @@
 package credentials_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sync"
@@ -290,5 +291,39 @@ func TestComponentTokenIsRefreshedAheadOfExpiry(t *testing.T) {
 	}
 	if n := e.wx.Calls("api_component_token"); n != 2 {
 		t.Fatalf("want 2 calls (initial + ahead-of-expiry refresh), got %d", n)
+	}
+}
+
+// A token WeChat rejected is never handed out again by the process that saw the rejection, even when marking
+// it in the table failed: the next caller marks it, refreshes once and gets a new token without waiting out
+// the lease timeout.
+func TestRejectedTokenIsNotServedAgainWhenMarkingItFailed(t *testing.T) {
+	db, faults := testenv.DynamoDBWithFaults(t)
+	e := newEnv(t, nil)
+	e.store = tokenstore.New(db, testenv.Table(t, db))
+	e.storeTicket(t)
+	ctx := context.Background()
+	c := e.instance(credentials.Options{Poll: 20 * time.Millisecond, WaitFor: 3 * time.Second})
+	first, err := c.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.wx.ResetCalls()
+	marking := func(op string, body []byte) bool { return op == "UpdateItem" && bytes.Contains(body, []byte("DueAt")) }
+	faults.Refuse(marking)
+	if err := c.Invalidate(ctx, first); err == nil {
+		t.Fatal("invalidation reached the table through the refusal")
+	}
+	faults.Refuse(nil)
+	start := time.Now()
+	tok, err := c.Token(ctx)
+	if err != nil || tok == first || tok == "" {
+		t.Fatalf("after the rejection: token changed %v, err %v", tok != first, err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the new token took %s: the caller waited for a lease nobody held", took)
+	}
+	if n := e.wx.Calls("api_component_token"); n != 1 {
+		t.Errorf("api_component_token called %d times, want 1", n)
 	}
 }

@@ -186,10 +186,18 @@ func (l *leaser) refresh(ctx context.Context, src source) (tokenstore.Credential
 		if src.mustExist && cur.Status != "" && cur.Status != tokenstore.StatusAuthorized {
 			return tokenstore.Credential{}, &NotAuthorizedError{Key: src.key, Status: cur.Status}
 		}
-		// Someone else refreshed it already, or is refreshing a token that still has some life: use it (unless
-		// WeChat rejected it and the table does not show that yet).
-		if cur.FreshUntil(now.Add(l.opts.MinValidity)) && !l.isRejected(src.key, cur.AccessToken) {
-			return cur, nil
+		// Someone else refreshed it already, or is refreshing a token that still has some life: use it.
+		if cur.FreshUntil(now.Add(l.opts.MinValidity)) {
+			if !l.isRejected(src.key, cur.AccessToken) {
+				return cur, nil
+			}
+			// WeChat rejected it but the table does not show that (our invalidation failed or is still on
+			// its way): mark it now, conditionally, so the lease becomes grantable instead of waiting forever.
+			if _, err := l.store.Invalidate(ctx, src.key, cur.AccessToken); err != nil {
+				return tokenstore.Credential{}, err
+			}
+			tryLease = true
+			continue
 		}
 		if now.After(deadline) {
 			return tokenstore.Credential{}, fmt.Errorf("token %s: %w", src.key, ErrRefreshTimeout)
@@ -262,7 +270,7 @@ func (l *leaser) refreshHeld(ctx context.Context, src source, cur tokenstore.Cre
 		if err != nil {
 			return tokenstore.Credential{}, err
 		}
-		if now.FreshUntil(l.opts.Now()) {
+		if now.FreshUntil(l.opts.Now()) && !l.isRejected(src.key, now.AccessToken) {
 			return now, nil
 		}
 		return tokenstore.Credential{}, fmt.Errorf("token %s: %w", src.key, tokenstore.ErrStale)
@@ -282,6 +290,9 @@ func (l *leaser) invalidate(ctx context.Context, key tokenstore.Key, token strin
 		delete(l.cache, key)
 	}
 	l.mu.Unlock()
+	// On a context of its own: a caller near its deadline must still get the table marked.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
 	did, err := l.store.Invalidate(ctx, key, token)
 	if err != nil {
 		return err

@@ -331,10 +331,11 @@ func TestStartRefusesWithoutCallingWeChat(t *testing.T) {
 	}
 }
 
-// callbackURL runs a sign-in up to WeChat's redirect to the callback and returns that URL, unvisited.
-func (e *env) callbackURL(t *testing.T, appid string) string {
+// callbackURL runs a sign-in in browser b up to WeChat's redirect to the callback and returns that URL,
+// unvisited.
+func (e *env) callbackURL(t *testing.T, b *http.Client, appid string) string {
 	t.Helper()
-	c := e.browser(t, "fan-1")
+	c := *b // the same cookies, its own redirect rule
 	var cb string
 	c.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
 		if strings.HasPrefix(req.URL.String(), e.platform+"/oauth/callback") {
@@ -359,7 +360,7 @@ func TestCallbackRefusesForgedReplayedAndExpiredStates(t *testing.T) {
 	c := e.browser(t, "fan-1")
 	exchanges := func() int { return e.wx.Calls("sns_component_access_token") }
 
-	cb := e.callbackURL(t, oaFollowed)
+	cb := e.callbackURL(t, c, oaFollowed)
 	q, _ := url.Parse(cb)
 	state := q.Query().Get("state")
 	if len(state) > 128 {
@@ -377,7 +378,7 @@ func TestCallbackRefusesForgedReplayedAndExpiredStates(t *testing.T) {
 		t.Fatalf("replayed state: %d at %s, %d exchanges", status, u.Redacted(), exchanges())
 	}
 
-	cb = e.callbackURL(t, oaFollowed)
+	cb = e.callbackURL(t, c, oaFollowed)
 	e.mu.Lock()
 	e.shift = fanauth.DefaultStateTTL + time.Second
 	e.mu.Unlock()
@@ -389,10 +390,23 @@ func TestCallbackRefusesForgedReplayedAndExpiredStates(t *testing.T) {
 	e.shift = 0
 	e.mu.Unlock()
 
+	// A callback link opened in another browser than the one that started the sign-in (an attacker sending a
+	// victim their own link) is refused before anything is read or exchanged.
+	cb = e.callbackURL(t, c, oaFollowed)
+	u, status, body = e.get(t, e.browser(t, "fan-2"), cb)
+	if status != http.StatusBadRequest || !strings.Contains(body, "not started in this browser") || exchanges() != 1 {
+		t.Fatalf("callback in another browser: %d at %s, %d exchanges", status, u.Redacted(), exchanges())
+	}
+	u, _, _ = e.get(t, c, cb) // the browser that started it still can
+	e.identity(t, u)
+	if exchanges() != 2 {
+		t.Fatalf("%d exchanges", exchanges())
+	}
+
 	// WeChat names the account it authorized; a callback naming another one is refused.
-	cb = e.callbackURL(t, oaFollowed)
+	cb = e.callbackURL(t, c, oaFollowed)
 	u, status, _ = e.get(t, c, strings.Replace(cb, "appid="+oaFollowed, "appid="+oaOther, 1))
-	if status != http.StatusBadRequest || exchanges() != 1 {
+	if status != http.StatusBadRequest || exchanges() != 2 {
 		t.Fatalf("other appid: %d at %s, %d exchanges", status, u.Redacted(), exchanges())
 	}
 }
@@ -400,13 +414,13 @@ func TestCallbackRefusesForgedReplayedAndExpiredStates(t *testing.T) {
 func TestReusedCodeAndRevokedAccountAreRefused(t *testing.T) {
 	e := newEnv(t)
 	c := e.browser(t, "fan-1")
-	first := e.callbackURL(t, oaFollowed)
+	first := e.callbackURL(t, c, oaFollowed)
 	u, _, _ := e.get(t, c, first)
 	e.identity(t, u)
 	used, _ := url.Parse(first)
 
 	// A fresh state with the spent code: WeChat answers 40163 and the merchant gets invalid_code.
-	fresh, _ := url.Parse(e.callbackURL(t, oaFollowed))
+	fresh, _ := url.Parse(e.callbackURL(t, c, oaFollowed))
 	q := fresh.Query()
 	q.Set("code", used.Query().Get("code"))
 	fresh.RawQuery = q.Encode()
@@ -416,7 +430,7 @@ func TestReusedCodeAndRevokedAccountAreRefused(t *testing.T) {
 	}
 
 	// Revoked between the start and the callback: no exchange, account_unavailable.
-	cb := e.callbackURL(t, oaFollowed)
+	cb := e.callbackURL(t, c, oaFollowed)
 	if _, err := e.store.Revoke(context.Background(), oaFollowed, time.Now()); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ package fanauth
 
 import (
 	"context"
+	"crypto/hmac"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -172,7 +173,7 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	if isStart {
 		return r.start(appID, q), nil
 	}
-	return r.callback(q), nil
+	return r.callback(q, req.Cookies), nil
 }
 
 // startAppID parses /oauth/{appid}/start.
@@ -248,7 +249,9 @@ func (r *request) start(appID string, q url.Values) events.APIGatewayV2HTTPRespo
 		"&response_type=code&scope=" + url.QueryEscape(scope) + "&state=" + url.QueryEscape(state) +
 		"&component_appid=" + url.QueryEscape(h.ComponentAppID) + "#wechat_redirect"
 	r.log.Info("fan sign-in started")
-	return redirect(authorize)
+	resp := redirect(authorize)
+	resp.Cookies = []string{h.browserCookie(nonce, exp.Sub(now)).String()}
+	return resp
 }
 
 // usable says why an authorizer cannot sign fans in ("" when it can).
@@ -303,13 +306,27 @@ func checkReturnURL(s string) error {
 	return nil
 }
 
-func (r *request) callback(q url.Values) events.APIGatewayV2HTTPResponse {
+func (r *request) callback(q url.Values, cookies []string) events.APIGatewayV2HTTPResponse {
+	resp := r.callbackFor(q, cookies)
+	if nonce, err := verifyState(r.h.StateKey, q.Get("state"), r.h.now()); err == nil || errors.Is(err, ErrStateExpired) {
+		resp.Cookies = append(resp.Cookies, r.h.browserCookie(nonce, -1).String()) // spent: the browser forgets it
+	}
+	return resp
+}
+
+func (r *request) callbackFor(q url.Values, cookies []string) events.APIGatewayV2HTTPResponse {
 	h := r.h
 	// The signature first: a forged state costs no read, no write and no WeChat call.
 	nonce, err := verifyState(h.StateKey, q.Get("state"), h.now())
 	if errors.Is(err, ErrStateInvalid) {
 		return r.page(http.StatusBadRequest, "state rejected", err,
 			"登录链接无效，请返回商户页面重试。", "This sign-in link is not valid. Go back to the merchant's page and try again.")
+	}
+	// Then the browser: the sign-in must come back to the browser that started it, or someone could send a
+	// victim their own callback link and sign the victim in as themselves (login CSRF).
+	if !h.sameBrowser(nonce, cookies) {
+		return r.page(http.StatusBadRequest, "sign-in came back to another browser", nil,
+			"此登录不是在本浏览器中发起的，请返回商户页面重新登录。", "This sign-in was not started in this browser. Go back to the merchant's page and sign in again.")
 	}
 	expired := errors.Is(err, ErrStateExpired)
 	var s session
@@ -434,6 +451,47 @@ func (r *request) back(s session, code, msg string, err error) events.APIGateway
 	}
 	r.log.Warn(msg, attrs...)
 	return redirect(withParam(s.ReturnURL, ErrorParam, code))
+}
+
+// browserCookie binds a started sign-in to the browser that started it: named after the nonce (so parallel
+// sign-ins in one browser do not overwrite each other), holding a MAC of it. maxAge < 0 deletes it.
+func (h *Handler) browserCookie(nonce string, maxAge time.Duration) *http.Cookie {
+	c := &http.Cookie{Name: h.cookieName(nonce), Value: browserMAC(h.StateKey, nonce), Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, MaxAge: int(maxAge / time.Second)}
+	if maxAge < 0 {
+		c.Value, c.MaxAge = "", -1
+	}
+	c.Secure = strings.HasPrefix(h.PublicBaseURL, "https://")
+	return c
+}
+
+func (h *Handler) cookieName(nonce string) string {
+	name := "wxtpp_fan_" + nonce[:min(len(nonce), 10)]
+	if strings.HasPrefix(h.PublicBaseURL, "https://") {
+		name = "__Host-" + name // Secure, this host only, Path=/
+	}
+	return name
+}
+
+// sameBrowser reports whether the request carries the cookie its sign-in's start set.
+func (h *Handler) sameBrowser(nonce string, cookies []string) bool {
+	want, name := browserMAC(h.StateKey, nonce), h.cookieName(nonce)
+	for _, line := range cookies {
+		for _, c := range parseCookies(line) {
+			if c.Name == name && hmac.Equal([]byte(c.Value), []byte(want)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func parseCookies(line string) []*http.Cookie {
+	cs, err := http.ParseCookie(line)
+	if err != nil {
+		return nil
+	}
+	return cs
 }
 
 // withParam adds k=v to raw's query, keeping the merchant's own query as it is and a #fragment after it.

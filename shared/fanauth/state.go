@@ -81,6 +81,14 @@ type session struct {
 
 func sessionKey(nonce string) table.Key { return table.Key{PK: "FANSTATE#" + nonce, SK: "FANSTATE"} }
 
+// browserMAC is the value of the cookie that ties a sign-in to its browser.
+func browserMAC(key []byte, nonce string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("wxtpp fan oauth browser\x00"))
+	m.Write([]byte(nonce))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+}
+
 // newID is a random identity id (`jti`): a merchant may use it to accept each identity once.
 func newID() string {
 	var b [12]byte

@@ -7,7 +7,8 @@
 //	GET      /v1/authorizers/{appid}                  one account
 //
 // A forwarded call keeps its query, body and content type, and WeChat's answer comes back unchanged (JSON or
-// binary, such as a QR code), marked with the header X-Wxtpp-Upstream: wechat. When WeChat answers that the
+// binary, such as a QR code) except that token fields are taken out, marked with the header
+// X-Wxtpp-Upstream: wechat. When WeChat answers that the
 // token is invalid or expired (40001, 40014, 42001), the token is invalidated if it is still the stored one,
 // refreshed once (one refresher across all instances: shared/credentials) and the call retried once. Callers
 // never see a token; a caller-supplied token parameter, a path outside WeChat's API or one that would hand
@@ -23,12 +24,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -78,8 +81,45 @@ type Handler struct {
 	Authorizers AuthorizerTokens
 	Component   ComponentTokens
 	APIBase     string       // https://api.weixin.qq.com, or the sandbox
-	HTTP        *http.Client // nil: a client without an overall timeout (each attempt is bounded)
+	HTTP        *http.Client // nil: a client without an overall timeout that follows no redirect
 	Logger      *slog.Logger
+
+	// rejections remembers, per credential, the last token this process saw WeChat reject and when: a caller
+	// that keeps calling an API the token does not fit (WeChat answers 40001 to a fresh token too) may cause
+	// at most one refresh per RefreshEvery, while every caller of a really dead token retries.
+	rejections sync.Map // key -> rejection
+}
+
+// RefreshEvery bounds how often one instance lets callers' 40001 answers refresh the same credential.
+const RefreshEvery = time.Minute
+
+type rejection struct {
+	token string
+	at    time.Time
+}
+
+// noRedirects is the client used without Handler.HTTP: WeChat's API does not redirect, and a followed
+// redirect would repeat the token-bearing URL in a Referer.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// mayRefresh reports whether a rejection of token for key may invalidate it and retry.
+func (h *Handler) mayRefresh(key, token string, now time.Time) bool {
+	for {
+		v, loaded := h.rejections.LoadOrStore(key, rejection{token: token, at: now})
+		if !loaded {
+			return true
+		}
+		r := v.(rejection)
+		switch {
+		case r.token == token:
+			return true // the same dead token: this caller retries with the refreshed one
+		case now.Sub(r.at) < RefreshEvery:
+			return false
+		}
+		if h.rejections.CompareAndSwap(key, r, rejection{token: token, at: now}) {
+			return true
+		}
+	}
 }
 
 // Handle is the Lambda handler (API Gateway HTTP API, payload 2.0).
@@ -250,7 +290,15 @@ func (h *Handler) forward(ctx context.Context, req events.APIGatewayV2HTTPReques
 		tokenParam = "component_access_token" // WeChat's /cgi-bin/component/ APIs name it so
 	}
 	call := &upstreamCall{h: h, method: method, path: path, rawQuery: req.RawQueryString, tokenParam: tokenParam,
-		body: body, contentType: header(req.Headers, "content-type")}
+		body: body, contentType: header(req.Headers, "content-type"), credential: "authorizer:" + appID}
+	if appID == "" {
+		call.credential = "component"
+		// Only the component's own APIs say something about the component token when they answer 40001; any
+		// other API may answer so to a perfectly good token it does not take.
+		call.refreshable = componentTokenPath(path)
+	} else {
+		call.refreshable = true
+	}
 	if appID != "" {
 		err = h.Authorizers.Do(ctx, appID, call.do(ctx))
 	} else {
@@ -285,9 +333,17 @@ type upstreamCall struct {
 	method, path, rawQuery, tokenParam string
 	contentType                        string
 	body                               []byte
+	credential                         string // rejections' key
+	refreshable                        bool   // a 40001 here may mean the token is dead
 	attempts                           atomic.Int32
 	answer                             *events.APIGatewayV2HTTPResponse
 	errcode                            int
+}
+
+// componentTokenPath reports whether path is one of the APIs that take the component token.
+func componentTokenPath(path string) bool {
+	return strings.HasPrefix(path, "cgi-bin/component/") ||
+		slices.Contains([]string{"wxa/gettemplatedraftlist", "wxa/addtotemplate", "wxa/gettemplatelist", "wxa/deletetemplate"}, path)
 }
 
 // do returns the function credentials' Do runs with a token: it reports 40001/40014/42001 as a typed error
@@ -315,7 +371,7 @@ func (c *upstreamCall) do(ctx context.Context) func(token string) error {
 		}
 		hc := c.h.HTTP
 		if hc == nil {
-			hc = http.DefaultClient
+			hc = noRedirects
 		}
 		resp, err := hc.Do(r)
 		if err != nil {
@@ -342,16 +398,74 @@ func (c *upstreamCall) do(ctx context.Context) func(token string) error {
 			ans.Headers["Content-Disposition"] = cd
 		}
 		if textual(ct, raw) {
+			raw = redactTokens(raw, ans.Headers)
 			ans.Body = string(raw)
 		} else {
 			ans.Body, ans.IsBase64Encoded = base64.StdEncoding.EncodeToString(raw), true
 		}
 		c.answer, c.errcode = &ans, errcodeOf(raw)
-		if wxapi.IsInvalidToken(&wxapi.Error{Code: c.errcode}) {
+		if wxapi.IsInvalidToken(&wxapi.Error{Code: c.errcode}) && c.refreshable && c.h.mayRefresh(c.credential, token, time.Now()) {
 			return &wxapi.Error{API: c.path, Code: c.errcode, Msg: "token rejected"}
 		}
 		return nil
 	}
+}
+
+// tokenFields are the names under which WeChat's answers carry tokens (api_get_authorizer_info's
+// authorizer_refresh_token, for one): callers never see a token, so they are taken out of the answer.
+var tokenFields = []string{"access_token", "refresh_token", "authorizer_access_token", "authorizer_refresh_token",
+	"component_access_token", "component_verify_ticket"}
+
+// RedactedHeader lists the token fields taken out of an answer.
+const RedactedHeader = "X-Wxtpp-Redacted"
+
+// redactTokens returns raw without any token field (at any depth), and names what it removed in headers; an
+// answer without one is returned byte for byte.
+func redactTokens(raw []byte, headers map[string]string) []byte {
+	found := false
+	for _, f := range tokenFields {
+		if bytes.Contains(raw, []byte(`"`+f+`"`)) {
+			found = true
+		}
+	}
+	if !found {
+		return raw
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return raw
+	}
+	removed := map[string]bool{}
+	var walk func(any)
+	walk = func(v any) {
+		switch t := v.(type) {
+		case map[string]any:
+			for k, child := range t {
+				if slices.Contains(tokenFields, k) {
+					delete(t, k)
+					removed[k] = true
+					continue
+				}
+				walk(child)
+			}
+		case []any:
+			for _, child := range t {
+				walk(child)
+			}
+		}
+	}
+	walk(v)
+	if len(removed) == 0 {
+		return raw
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return []byte(`{"errcode":-1,"errmsg":"answer withheld: it carried tokens"}`)
+	}
+	headers[RedactedHeader] = strings.Join(slices.Sorted(maps.Keys(removed)), ",")
+	return out
 }
 
 // errcodeOf reads a JSON answer's errcode (0 for anything else).

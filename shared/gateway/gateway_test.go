@@ -157,6 +157,11 @@ func TestForwardsJSONAndBinaryAnswersUnchanged(t *testing.T) {
 	if resp.StatusCode != 200 || errcode(t, b) != 0 || !strings.Contains(string(b), "鲜果时光") {
 		t.Errorf("api_get_authorizer_info: %d %s", resp.StatusCode, b)
 	}
+	// Its answer carries the account's refresh token: taken out, and said so.
+	if strings.Contains(string(b), "refresh_token") || strings.Contains(string(b), e.wx.RefreshToken(officialAccount)) ||
+		resp.Header.Get(gateway.RedactedHeader) != "authorizer_refresh_token" {
+		t.Errorf("api_get_authorizer_info passed a refresh token on (redacted %q): %s", resp.Header.Get(gateway.RedactedHeader), b)
+	}
 	resp, b = e.call(t, "GET", "/v1/component/wechat/wxa/gettemplatelist", "")
 	if resp.StatusCode != 200 || errcode(t, b) != 0 || !strings.Contains(string(b), "template_list") {
 		t.Errorf("gettemplatelist: %d %s", resp.StatusCode, b)
@@ -212,6 +217,26 @@ func TestRejectedTokenIsRefreshedOnceForFiftyCallers(t *testing.T) {
 	}
 	if n := e.wx.Calls("getaccountbasicinfo") - calls; n < 51 || n > 100 {
 		t.Errorf("%d calls to WeChat for 50 callers: each may retry once, at most", n)
+	}
+
+	// A caller that keeps getting 40001 for the fresh token (here: WeChat resets it again at once) causes no
+	// second refresh within RefreshEvery: WeChat's answer is passed on.
+	e.wx.InvalidateAccessTokens(miniProgram)
+	if resp, b := e.call(t, "GET", path, ""); resp.StatusCode != 200 || errcode(t, b) != 40001 {
+		t.Errorf("second rejection within a minute: %d %s", resp.StatusCode, b)
+	}
+	if n := len(e.wx.AuthorizerTokenIssues(miniProgram)) - issued; n != 1 {
+		t.Errorf("%d refreshes after a second rejection within a minute; want still 1", n)
+	}
+	// On the component route, a 40001 from an API that does not take the component token says nothing about it.
+	before := e.wx.Calls("api_component_token")
+	for range 3 {
+		if resp, b := e.call(t, "GET", "/v1/component/wechat/cgi-bin/account/getaccountbasicinfo", ""); resp.StatusCode != 200 || errcode(t, b) != 40001 {
+			t.Errorf("component token on an authorizer API: %d %s", resp.StatusCode, b)
+		}
+	}
+	if n := e.wx.Calls("api_component_token") - before; n != 0 {
+		t.Errorf("%d component token refreshes caused by another API's 40001", n)
 	}
 }
 

@@ -82,7 +82,8 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) (*Platform, err
 	tr.MaxIdleConnsPerHost = 64
 	api := &wxapi.Client{
 		BaseURL: cfg.WechatAPIBase,
-		HTTP:    &http.Client{Transport: tr},
+		// WeChat's API does not redirect; following one would repeat the token-bearing URL in a Referer.
+		HTTP:    &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		Timeout: 5 * time.Second,
 		Logger:  log,
 	}
