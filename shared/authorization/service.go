@@ -220,8 +220,9 @@ func (s *Service) push(ctx context.Context, j AuthorizationJob, wait time.Durati
 		typ = lifecycle.AccountPermissionsUpdated
 	}
 	if a.Status == tokenstore.StatusAuthorized && a.AuthCode == j.Code {
-		s.Notifier.Notify(ctx, lifecycle.Event{Type: typ, Tenant: a.Tenant, AppID: a.AppID, At: at, Key: j.Code,
-			Details: map[string]any{"kind": a.Kind, "status": a.Status, "permission_sets": a.PermissionSets, "nickname": a.Info.NickName}})
+		// A notification that cannot be queued fails the push: WeChat (or the job) repeats it, the exchange is
+		// found done, and the notification, with the same delivery id, is sent then.
+		return s.Notifier.Send(ctx, lifecycle.AccountEvent(typ, a, at, j.Code, nil))
 	}
 	return nil
 }
@@ -662,10 +663,20 @@ func (s *Service) Unauthorized(ctx context.Context, ev authevents.Event) error {
 		return err
 	}
 	logging.From(ctx).Info("authorizer revoked", "authorizer_appid", ev.AuthorizerAppID, "changed", revoked)
-	if revoked {
-		s.Notifier.NotifyAccount(ctx, lifecycle.AccountRevoked, ev.AuthorizerAppID, time.Unix(ev.CreateTime, 0), fmt.Sprint(ev.CreateTime), nil)
+	if s.Notifier == nil {
+		return nil
 	}
-	return nil
+	// Told for this push whether it changed the record or a repeat of it finds the record as it left it, so
+	// a push left unacknowledged because the notification failed notifies when WeChat sends it again.
+	a, err := s.store.Authorizer(ctx, ev.AuthorizerAppID)
+	if err != nil {
+		return err
+	}
+	at := time.Unix(ev.CreateTime, 0)
+	if a.Status != tokenstore.StatusRevoked || a.RevokedAt != at.UnixMilli() {
+		return nil // a later authorization or revocation is stored: this one is old news
+	}
+	return s.Notifier.Send(ctx, lifecycle.AccountEvent(lifecycle.AccountRevoked, a, at, fmt.Sprint(ev.CreateTime), nil))
 }
 
 func kind(info wxapi.AuthorizerInfo) string {

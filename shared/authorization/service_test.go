@@ -27,6 +27,9 @@ import (
 	"github.com/wxtpp/platform/shared/authorization"
 	"github.com/wxtpp/platform/shared/credentials"
 	"github.com/wxtpp/platform/shared/jobs"
+	"github.com/wxtpp/platform/shared/lifecycle"
+	"github.com/wxtpp/platform/shared/relay"
+	"github.com/wxtpp/platform/shared/tenants"
 	"github.com/wxtpp/platform/shared/tokenstore"
 	"github.com/wxtpp/platform/shared/wxapi"
 	"github.com/wxtpp/platform/shared/wxcrypt"
@@ -864,4 +867,61 @@ func TestPushThatCannotFinishNowIsCompletedByItsJob(t *testing.T) {
 		t.Fatalf("job: %v", err)
 	}
 	e.checkConsistent(t, miniProgram, "t1")
+}
+
+// flakyQueue refuses the first sends, then records them.
+type flakyQueue struct {
+	mu     sync.Mutex
+	refuse int
+	sent   []string // notification types
+}
+
+func (q *flakyQueue) Send(_ context.Context, v any, _ time.Duration) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.refuse > 0 {
+		q.refuse--
+		return errors.New("queue unavailable")
+	}
+	j := v.(relay.Job)
+	q.sent = append(q.sent, j.Delivery.Notification.Type)
+	return nil
+}
+
+// A tenant is told of its account's authorization and revocation even when the first try to queue the
+// notification fails: the push is left unacknowledged, and WeChat's repeat of it notifies.
+func TestLifecycleNotificationsSurviveAFailedSend(t *testing.T) {
+	e := newEnv(t, func(c *sandbox.Config) { c.PushURL = "" })
+	ctx := context.Background()
+	hook := "https://shop.example.com/wx"
+	if _, err := tenants.New(e.store.Table()).Set(ctx, "t1", tenants.Changes{Webhook: &hook}); err != nil {
+		t.Fatal(err)
+	}
+	q := &flakyQueue{refuse: 1}
+	e.push.Notifier = &lifecycle.Notifier{Tenants: tenants.New(e.store.Table()), Accounts: e.store, Queue: q}
+	pre := e.link(t, "t1")
+	ev := pushed(officialAccount, e.authorize(t, officialAccount, pre), pre)
+	if err := e.push.Authorized(ctx, ev); err == nil {
+		t.Fatal("the push was acknowledged though its notification was not queued")
+	}
+	if err := e.push.Authorized(ctx, ev); err != nil { // WeChat's repeat
+		t.Fatal(err)
+	}
+	q.refuse = 1
+	revoke := authevents.Event{InfoType: "unauthorized", AuthorizerAppID: officialAccount, CreateTime: time.Now().Add(2 * time.Second).Unix()}
+	if err := e.push.Unauthorized(ctx, revoke); err == nil {
+		t.Fatal("the revocation was acknowledged though its notification was not queued")
+	}
+	if err := e.push.Unauthorized(ctx, revoke); err != nil {
+		t.Fatal(err)
+	}
+	// An older revocation arriving late tells nobody: a newer one is stored.
+	old := revoke
+	old.CreateTime -= 60
+	if err := e.push.Unauthorized(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{lifecycle.AccountAuthorized, lifecycle.AccountRevoked}; !slices.Equal(q.sent, want) {
+		t.Fatalf("notifications %v, want %v", q.sent, want)
+	}
 }

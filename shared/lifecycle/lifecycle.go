@@ -60,34 +60,45 @@ type Notifier struct {
 }
 
 // NotifyAccount notifies a change of account appID to its tenant, with the account's kind, status and
-// permission sets in the details.
-func (n *Notifier) NotifyAccount(ctx context.Context, typ, appID string, at time.Time, key string, details map[string]any) {
+// permission sets in the details. It logs a failure, and returns it for callers that can have the change
+// retried (a WeChat push left unacknowledged, a job).
+func (n *Notifier) NotifyAccount(ctx context.Context, typ, appID string, at time.Time, key string, details map[string]any) error {
 	if n == nil {
-		return
+		return nil
 	}
 	a, err := n.Accounts.Authorizer(ctx, appID)
 	if err != nil {
 		logging.From(ctx).Error("notification not queued: account not read", "notification", typ, "authorizer_appid", appID, "error", err.Error())
-		return
+		return fmt.Errorf("notify %s of %s: %w", typ, appID, err)
 	}
+	return n.Send(ctx, AccountEvent(typ, a, at, key, details))
+}
+
+// AccountEvent is a notification about account a, with its kind, status, permission sets and nickname.
+func AccountEvent(typ string, a tokenstore.Authorizer, at time.Time, key string, details map[string]any) Event {
 	d := map[string]any{"kind": a.Kind, "status": a.Status, "permission_sets": a.PermissionSets, "nickname": a.Info.NickName}
 	for k, v := range details {
 		d[k] = v
 	}
-	n.Notify(ctx, Event{Type: typ, Tenant: a.Tenant, AppID: appID, At: at, Key: key, Details: d})
+	return Event{Type: typ, Tenant: a.Tenant, AppID: a.AppID, At: at, Key: key, Details: d}
 }
 
 // Notify queues ev for its tenant's webhook. A tenant without a webhook is not told; a notification that
 // cannot be queued is logged as an error with everything needed to resend it, and never fails the caller's
 // work (the change itself is already stored).
-func (n *Notifier) Notify(ctx context.Context, ev Event) {
+func (n *Notifier) Notify(ctx context.Context, ev Event) { _ = n.Send(ctx, ev) }
+
+// Send is Notify returning the failure too (it is logged either way).
+func (n *Notifier) Send(ctx context.Context, ev Event) error {
 	if n == nil || ev.Tenant == "" {
-		return
+		return nil
 	}
-	log := logging.From(ctx).With("notification", ev.Type, "tenant", ev.Tenant, "authorizer_appid", ev.AppID)
-	if err := n.send(ctx, ev); err != nil {
-		log.Error("notification not queued", "error", err.Error(), "at", ev.At.Unix(), "details", ev.Details)
+	err := n.send(ctx, ev)
+	if err != nil {
+		logging.From(ctx).With("notification", ev.Type, "tenant", ev.Tenant, "authorizer_appid", ev.AppID).
+			Error("notification not queued", "error", err.Error(), "at", ev.At.Unix(), "details", ev.Details)
 	}
+	return err
 }
 
 func (n *Notifier) send(ctx context.Context, ev Event) error {
