@@ -92,17 +92,8 @@ func newEnv(t testing.TB, o options) *env {
 		o.apiTimout = 5 * time.Second
 	}
 	e.api = &wxapi.Client{BaseURL: base, Timeout: o.apiTimout, Backoff: 20 * time.Millisecond, Logger: quiet}
-	ticket, err := e.wx.PushTicket(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.store.PutTicket(ctx, testenv.ComponentAppID, ticket, time.Now().Unix()); err != nil {
-		t.Fatal(err)
-	}
-	comp := credentials.NewComponent(e.store, e.api, testenv.ComponentAppID, testenv.ComponentSecret, credentials.Options{})
-	if e.compTok, err = comp.Token(ctx); err != nil {
-		t.Fatal(err)
-	}
+	var comp *credentials.Component
+	comp, e.compTok = testenv.Component(t, e.wx, e.api, e.store)
 	var mps []sandbox.Account
 	for _, a := range accounts {
 		if a.IsMiniProgram() {

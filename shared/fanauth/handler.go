@@ -307,14 +307,6 @@ func checkReturnURL(s string) error {
 }
 
 func (r *request) callback(q url.Values, cookies []string) events.APIGatewayV2HTTPResponse {
-	resp := r.callbackFor(q, cookies)
-	if nonce, err := verifyState(r.h.StateKey, q.Get("state"), r.h.now()); err == nil || errors.Is(err, ErrStateExpired) {
-		resp.Cookies = append(resp.Cookies, r.h.browserCookie(nonce, -1).String()) // spent: the browser forgets it
-	}
-	return resp
-}
-
-func (r *request) callbackFor(q url.Values, cookies []string) events.APIGatewayV2HTTPResponse {
 	h := r.h
 	// The signature first: a forged state costs no read, no write and no WeChat call.
 	nonce, err := verifyState(h.StateKey, q.Get("state"), h.now())
@@ -322,13 +314,20 @@ func (r *request) callbackFor(q url.Values, cookies []string) events.APIGatewayV
 		return r.page(http.StatusBadRequest, "state rejected", err,
 			"登录链接无效，请返回商户页面重试。", "This sign-in link is not valid. Go back to the merchant's page and try again.")
 	}
+	resp := r.callbackFor(q, cookies, nonce, errors.Is(err, ErrStateExpired))
+	resp.Cookies = append(resp.Cookies, h.browserCookie(nonce, -1).String()) // spent: the browser forgets it
+	return resp
+}
+
+// callbackFor answers the callback of the genuine (possibly expired) state with nonce.
+func (r *request) callbackFor(q url.Values, cookies []string, nonce string, expired bool) events.APIGatewayV2HTTPResponse {
+	h := r.h
 	// Then the browser: the sign-in must come back to the browser that started it, or someone could send a
 	// victim their own callback link and sign the victim in as themselves (login CSRF).
 	if !h.sameBrowser(nonce, cookies) {
 		return r.page(http.StatusBadRequest, "sign-in came back to another browser", nil,
 			"此登录不是在本浏览器中发起的，请返回商户页面重新登录。", "This sign-in was not started in this browser. Go back to the merchant's page and sign in again.")
 	}
-	expired := errors.Is(err, ErrStateExpired)
 	var s session
 	if err := h.Table.Take(r.ctx, sessionKey(nonce), &s); err != nil {
 		if errors.Is(err, table.ErrNotFound) {
